@@ -1,0 +1,40 @@
+# ebsdlake: the two set-up commands are `make demo` and `make test`.
+# Each bootstraps .venv with pip on first use; a stamp keyed on pyproject.toml keeps later calls
+# from reinstalling anything.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ebsdlake-installed
+export OMP_NUM_THREADS ?= 2
+export RAY_DEDUP_LOGS ?= 1
+export RAY_USAGE_STATS_ENABLED ?= 0
+
+.PHONY: demo test bench lint format venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade --quiet "pip>=24"
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/ebsdlake demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/benchmarks --durations=15
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/benchmarks -s
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) demo-report demo-lake .pytest_cache

@@ -1,0 +1,1 @@
+"""ebsdlake infra package."""

@@ -1,0 +1,1 @@
+"""ebsdlake lake package."""
