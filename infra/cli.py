@@ -1,0 +1,111 @@
+"""The ``ebsdlake`` console script: one entry point for every stage.
+
+Each package contributes its own subcommands through ``<package>.cli.register(subparsers)``;
+this module adds the global options, resolves the configuration once, and turns user errors
+(``ValueError``/``RuntimeError`` subclasses raised for bad input) into one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from infra.config import ConfigError, load_config
+
+#: Packages whose ``cli.register`` adds stage commands, in the order ``--help`` lists them.
+STAGE_MODULES = ("ingest.cli", "simulate.cli", "lake.cli", "train.cli")
+EXIT_USER_ERROR = 2
+
+
+def _register_stage(module_name: str, subparsers: argparse._SubParsersAction) -> object | None:
+    """Let one package add its commands; a package not built yet gets a "not yet" placeholder."""
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        stage = module_name.split(".")[0]
+        placeholder = subparsers.add_parser(stage, help=f"{stage} (not yet built)")
+        placeholder.set_defaults(func=lambda args: print(f"not yet: {stage}") or 0)
+        return None
+    return module.register(subparsers)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ebsdlake")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every stage's subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="ebsdlake",
+        description=(
+            "Space-group determination from EBSD patterns: ingest structures, simulate master "
+            "patterns into a shared Zarr lake, stream projections into Ray Train, evaluate and "
+            "predict."
+        ),
+    )
+    parser.add_argument("--lake", help="lake URL (local path, s3://bucket/prefix, memory://...)")
+    parser.add_argument(
+        "--config", help="config file (default: $EBSDLAKE_CONFIG or ./ebsdlake.toml)"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show debug logs and tracebacks"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    lake_sub = None
+    for module_name in STAGE_MODULES:
+        result = _register_stage(module_name, sub)
+        if module_name == "lake.cli":
+            lake_sub = result
+    if lake_sub is not None:
+        from infra import lake_extras
+
+        lake_extras.register(lake_sub)
+    from infra import commands
+
+    commands.register(sub)
+    return parser
+
+
+def _resolve_common(args: argparse.Namespace) -> None:
+    cfg = load_config(args.config)
+    args.cfg = cfg
+    args.lake = args.lake or str(cfg.lake.get("url", "./lake.zarr"))
+    args.storage_options = dict(cfg.lake.get("storage_options", {}) or {})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0 if args.command is None else EXIT_USER_ERROR
+    try:
+        _resolve_common(args)
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("ebsdlake: interrupted", file=sys.stderr)
+        return 130
+    except (ConfigError, ValueError, RuntimeError, FileNotFoundError, PermissionError) as exc:
+        if args.verbose:
+            raise
+        print(f"ebsdlake {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Lake subcommands that need other stages: ``lake show --patterns`` and ``lake import-emsoft``.
+
+``lake/`` must not import torch or ray, so the commands that project patterns (train) or read
+EMsoft files into the lake (simulate) are attached here, next to the lake's own commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+
+def _attach_patterns_option(lake_sub: argparse._SubParsersAction) -> None:
+    show = lake_sub.choices.get("show")
+    if show is None:
+        return
+    show.add_argument(
+        "--patterns",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also project N random-orientation patterns and save a grid figure",
+    )
+    show.add_argument(
+        "--out", default=None, help="figure path for --patterns (default MATERIAL-patterns.png)"
+    )
+    show.add_argument("--seed", type=int, default=0, help="orientation seed for --patterns")
+    lake_show = show.get_default("func")
+
+    def show_with_patterns(args: argparse.Namespace) -> int:
+        code = int(lake_show(args) or 0) if lake_show else 0
+        if code or not args.patterns:
+            return code
+        from train.figures import pattern_grid
+
+        materials = args.material if isinstance(args.material, list) else [args.material]
+        out = Path(args.out or f"{materials[0]}-patterns.png")
+        path = pattern_grid(
+            args.lake, args.storage_options, materials, args.patterns, out, seed=args.seed
+        )
+        print(f"wrote {path}")
+        return 0
+
+    show.set_defaults(func=show_with_patterns)
+
+
+def register(lake_sub: argparse._SubParsersAction) -> None:
+    """Add the cross-stage lake commands to the ``lake`` command group."""
+    _attach_patterns_option(lake_sub)
+    try:
+        simulate_cli = importlib.import_module("simulate.cli")
+    except ModuleNotFoundError:
+        return
+    register_import = getattr(simulate_cli, "register_lake_import", None)
+    if register_import is not None:
+        register_import(lake_sub)

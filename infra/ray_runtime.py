@@ -1,0 +1,47 @@
+"""Start a local Ray runtime or join an existing cluster, the same way for every stage."""
+
+from __future__ import annotations
+
+import os
+
+
+class RayStartError(RuntimeError):
+    """Ray could not be started or the cluster could not be reached."""
+
+
+def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
+    """Initialise Ray once per process, joining ``address`` when given.
+
+    Parameters
+    ----------
+    address
+        ``None`` or ``""`` starts a local runtime (the embedded default); ``"auto"`` joins the
+        cluster this node belongs to; ``"ray://host:10001"`` connects through Ray Client;
+        ``"host:6379"`` joins a head node's GCS.
+    num_cpus
+        CPUs for a *local* runtime (ignored when joining a cluster); ``None`` or 0 uses all.
+
+    Returns
+    -------
+    dict
+        The cluster's resources as Ray reports them.
+    """
+    import ray
+
+    if not ray.is_initialized():
+        kwargs: dict = {
+            "ignore_reinit_error": True,
+            "include_dashboard": False,
+            "log_to_driver": True,
+        }
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        if address:
+            kwargs["address"] = address
+        elif num_cpus:
+            kwargs["num_cpus"] = int(num_cpus)
+        try:
+            ray.init(**kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = address or "a local runtime"
+            raise RayStartError(f"Ray: could not start or join {where}: {exc}") from None
+    return ray.cluster_resources()
