@@ -1,1 +1,31 @@
-"""ebsdlake lake package."""
+"""ebsdlake's lake: the only code that reads or writes the simulated-pattern store.
+
+A Zarr v3 hierarchy at any fsspec URL (local path, ``s3://``, ``memory://``); see
+``lake/README.md`` for the on-store format and :class:`lake.Lake` for the API.
+"""
+
+from lake.errors import (
+    LakeAccessError,
+    LakeError,
+    LakeFormatError,
+    LakeInputError,
+    LakeNotFoundError,
+    LakeReadOnlyError,
+    MasterUnavailableError,
+)
+from lake.lake import Lake
+from lake.layout import FORMAT_VERSION
+from lake.verify import VerifyReport
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Lake",
+    "LakeAccessError",
+    "LakeError",
+    "LakeFormatError",
+    "LakeInputError",
+    "LakeNotFoundError",
+    "LakeReadOnlyError",
+    "MasterUnavailableError",
+    "VerifyReport",
+]

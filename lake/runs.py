@@ -1,0 +1,34 @@
+"""Training-run folders ``runs/<run_id>/``: plain files (checkpoints, metrics), not Zarr."""
+
+from __future__ import annotations
+
+from lake.errors import LakeInputError, LakeNotFoundError
+from lake.layout import RUNS, run_path
+from lake.store import StoreHandle, translate_errors
+
+
+def put_run_file(handle: StoreHandle, run_id: str, name: str, data: bytes) -> None:
+    """Write ``data`` to ``runs/<run_id>/<name>`` in one write (replacing any old file)."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise LakeInputError(
+            f"run file {run_id}/{name}: data must be bytes, got {type(data).__name__}"
+        )
+    path = handle.path(f"{run_path(run_id)}/{name}")
+    with translate_errors(handle.url, f"writing run file {run_id}/{name}"):
+        handle.fs.pipe_file(path, bytes(data))
+
+
+def get_run_file(handle: StoreHandle, run_id: str, name: str) -> bytes:
+    """Read ``runs/<run_id>/<name>``; :class:`LakeNotFoundError` when absent."""
+    path = handle.path(f"{run_path(run_id)}/{name}")
+    with translate_errors(handle.url, f"reading run file {run_id}/{name}"):
+        handle.fs.invalidate_cache(path)
+        try:
+            return bytes(handle.fs.cat_file(path))
+        except FileNotFoundError:
+            raise LakeNotFoundError(f"{handle.url}: run {run_id!r} has no file {name!r}") from None
+
+
+def run_ids(handle: StoreHandle) -> list[str]:
+    """Ids of every run folder, sorted."""
+    return handle.list_children(RUNS)
