@@ -1,0 +1,43 @@
+"""The main job end to end (``ebsdlake demo --quick``): every stage for real, at test size."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.cli import main
+from infra.demo import DemoSettings, run_demo
+from lake import Lake
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_then_reuses_the_lake(tmp_path, capsys):
+    lake_url = str(tmp_path / "lake.zarr")
+    report = tmp_path / "report"
+    assert main(["--lake", lake_url, "demo", "--quick", "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "held-out accuracy" in out and "ebsdlake demo" in out
+
+    for name in (
+        "README.md",
+        "master_pattern.png",
+        "patterns.png",
+        "training_curve.png",
+        "confusion.png",
+        "confusion.csv",
+    ):
+        assert (report / name).stat().st_size > 0, name
+    text = (report / "README.md").read_text()
+    assert "Held-out accuracy" in text and "![confusion matrix](confusion.png)" in text
+
+    lake = Lake.open(lake_url, mode="r")
+    catalog = lake.catalog()
+    complete = catalog[catalog["status"] == "complete"]
+    assert len(complete) >= 6
+    assert lake.verify().ok and not lake.verify().incomplete and not lake.verify().corrupt
+
+    # A second run reuses the lake: no simulation is redone.
+    again = run_demo(DemoSettings(lake_url=lake_url, report_dir=str(report), quick=True))
+    assert again.masters == len(complete)
+    assert again.new_masters == 0 and again.reused_masters == len(complete)
+    assert 0.0 <= again.accuracy <= 1.0
+    assert set(again.classes) >= {225, 229}
