@@ -1,0 +1,372 @@
+"""An endless, reproducible stream of projected patterns from the lake, for Ray Train workers.
+
+Dask reads each master lazily from the lake (``Lake.master(..., lazy=True)``), reduces its
+energies once (Monte Carlo yield weighting or one plane) and keeps the result persisted; each
+batch is one Dask task that projects a mixed-material batch of random orientations, degrades,
+pre-processes and augments it. ``prefetch`` batches are in flight at most, which bounds memory.
+
+Scheduler choice (see docs/STREAM.md for the measurement): ``"threads"`` runs the tasks on Dask's
+threaded scheduler inside the training worker (PyTorch releases the GIL, so the threads overlap
+with training and no pattern crosses a process boundary); ``"ray"`` runs them on the Ray cluster
+through Dask-on-Ray; ``"sync"`` runs them inline (debugging). ``device="cuda"`` projects on the
+worker's GPU instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask
+import numpy as np
+import torch
+
+from train.augment import AugmentConfig, degrade, geometric, jittered_pcs
+from train.detector import Detector
+from train.orientations import sample_so3
+from train.preprocess import PreprocessConfig, preprocess_tensor
+from train.projection import Projector, energy_reduced_master
+from train.sampling import EpochPlan, epoch_plan
+
+SCHEDULERS = ("threads", "sync", "ray")
+
+
+class StreamError(ValueError):
+    """The stream cannot be built from this lake, material list or configuration."""
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """How patterns are drawn, rendered and batched.
+
+    Parameters
+    ----------
+    label
+        Structure attribute used as the class label (a flat key such as
+        ``"disordered_spacegroup_number"``).
+    detector
+        Detector geometry; a square detector is re-sampled to ``image_size`` pixels.
+    image_size
+        Side of the projected patterns in pixels (the paper resized to 229).
+    batch_size
+        Patterns per batch per rank.
+    energy
+        ``"weighted"`` (Monte Carlo yield weighting, EMsoft EMEBSD) or a plane energy in keV.
+    variants
+        Master variants (B-factor sets) to draw from; each sample picks one uniformly among
+        those present.
+    seed
+        Seeds the epoch plans, orientations and augmentations.
+    balance
+        Class-balanced sampling over ``label`` (else uniform over materials).
+    preprocess
+        Background correction and normalisation (None: raw intensities).
+    augment
+        Training augmentations (None: none, as for evaluation).
+    prefetch
+        Batches computed ahead of the consumer (bounds memory to ``prefetch + 1`` batches).
+    scheduler
+        "threads", "sync" or "ray" (Dask-on-Ray); see the module docstring.
+    device
+        Torch device that projects ("cpu" or "cuda[:i]"); patterns are returned on it.
+    master_cache_mb
+        Memory for energy-reduced masters kept between batches (least recently used evicted).
+    """
+
+    label: str = "disordered_spacegroup_number"
+    detector: Detector = field(default_factory=lambda: Detector.paper(shape=(229, 229)))
+    image_size: int = 229
+    batch_size: int = 32
+    energy: str | float = "weighted"
+    variants: tuple[str, ...] = ("default",)
+    seed: int = 0
+    balance: bool = True
+    preprocess: PreprocessConfig | None = field(default_factory=PreprocessConfig)
+    augment: AugmentConfig | None = None
+    prefetch: int = 2
+    scheduler: str = "threads"
+    device: str = "cpu"
+    master_cache_mb: float = 4096.0
+
+    def __post_init__(self) -> None:
+        if self.scheduler not in SCHEDULERS:
+            raise StreamError(f"StreamConfig.scheduler={self.scheduler!r}: not in {SCHEDULERS}")
+        if self.image_size < 2 or self.batch_size < 1 or self.prefetch < 0:
+            raise StreamError("StreamConfig: need image_size >= 2, batch_size >= 1, prefetch >= 0")
+        if not self.variants:
+            raise StreamError("StreamConfig.variants: name at least one master variant")
+        object.__setattr__(self, "variants", tuple(self.variants))
+
+    @property
+    def output_size(self) -> int:
+        """Side S of the delivered (B, 1, S, S) patterns."""
+        return self.augment.output_size(self.image_size) if self.augment else self.image_size
+
+    def render_detector(self) -> Detector:
+        """The detector patterns are projected on (square ones re-sampled to image_size)."""
+        det = self.detector
+        if det.shape[0] == det.shape[1] and det.shape[0] != self.image_size:
+            return det.with_shape((self.image_size, self.image_size))
+        return det
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """Everything one batch task needs besides the masters (small, picklable)."""
+
+    material_slot: np.ndarray  # (B,) index into the task's master list
+    seed: int
+    config: StreamConfig
+
+
+class PatternStream:
+    """Batches of (patterns, labels, material ids) projected on the fly from the lake.
+
+    Parameters
+    ----------
+    lake_url, storage_options
+        Where the lake is (any fsspec URL) and how to reach it.
+    material_ids
+        Materials to draw from (e.g. one fold's training ids).
+    cfg
+        Stream settings.
+
+    The object is cheap to pickle: the lake is opened lazily in the process that iterates, so it
+    can be built on the driver and iterated inside a Ray Train worker.
+    """
+
+    def __init__(
+        self,
+        lake_url: str,
+        storage_options: dict[str, Any] | None,
+        material_ids: Sequence[str],
+        cfg: StreamConfig | None = None,
+    ) -> None:
+        ids = [str(m) for m in material_ids]
+        if not ids:
+            raise StreamError(f"{lake_url}: the stream needs at least one material id")
+        if len(set(ids)) != len(ids):
+            raise StreamError(f"{lake_url}: material_ids contain duplicates")
+        self.lake_url = str(lake_url)
+        self.storage_options = dict(storage_options or {})
+        self.material_ids = ids
+        self.cfg = cfg or StreamConfig()
+        self._reset_process_state()
+
+    # ---------------------------------------------------------------- pickling
+
+    def _reset_process_state(self) -> None:
+        self._lake: Any = None
+        self._index: tuple[list[Any], list[list[str]]] | None = None
+        self._masters: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._master_bytes = 0
+        self._lock = threading.Lock()
+        self._projector: Projector | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "lake_url": self.lake_url,
+            "storage_options": self.storage_options,
+            "material_ids": self.material_ids,
+            "cfg": self.cfg,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._reset_process_state()
+
+    # ---------------------------------------------------------------- catalogue
+
+    def _open_lake(self) -> Any:
+        if self._lake is None:
+            from lake import Lake
+
+            self._lake = Lake.open(self.lake_url, storage_options=self.storage_options, mode="r")
+        return self._lake
+
+    def _material_index(self) -> tuple[list[Any], list[list[str]]]:
+        """Label and available variants of each material, read once from the lake."""
+        if self._index is None:
+            lk = self._open_lake()
+            labels, variants = [], []
+            for mid in self.material_ids:
+                attrs = lk.structure(mid)
+                if self.cfg.label not in attrs or attrs[self.cfg.label] is None:
+                    raise StreamError(
+                        f"{self.lake_url}: structure {mid!r} has no label {self.cfg.label!r}"
+                    )
+                have = [v for v in self.cfg.variants if v in set(lk.variants(mid))]
+                if not have:
+                    raise StreamError(
+                        f"{self.lake_url}: material {mid!r} has no complete master among "
+                        f"variants {list(self.cfg.variants)}"
+                    )
+                labels.append(attrs[self.cfg.label])
+                variants.append(have)
+            self._index = (labels, variants)
+        return self._index
+
+    @property
+    def labels(self) -> list[Any]:
+        """Label value of each material, in ``material_ids`` order."""
+        return list(self._material_index()[0])
+
+    @property
+    def classes(self) -> list[Any]:
+        """Sorted distinct label values of the stream's materials."""
+        return sorted(set(self.labels), key=lambda v: (type(v).__name__, v))
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.classes)
+
+    # ---------------------------------------------------------------- planning
+
+    def plan(self, epoch: int, rank: int = 0, world_size: int = 1, steps: int = 1) -> EpochPlan:
+        """This rank's share of an epoch (material per sample, sample ids, batch seeds)."""
+        return epoch_plan(
+            self.labels,
+            batch_size=self.cfg.batch_size,
+            steps=steps,
+            epoch=epoch,
+            rank=rank,
+            world_size=world_size,
+            seed=self.cfg.seed,
+            balance=self.cfg.balance,
+        )
+
+    # ---------------------------------------------------------------- masters
+
+    def reduced_master(self, material_id: str, variant: str) -> Any:
+        """Energy-reduced (2, n, n) master as a persisted Dask array, computed once per process.
+
+        The lake's arrays are read lazily through Dask; only the reduction's result is kept.
+        """
+        key = (material_id, variant)
+        with self._lock:
+            if key in self._masters:
+                self._masters.move_to_end(key)
+                return self._masters[key]
+        lk = self._open_lake()
+        lazy = lk.master(material_id, variant, lazy=True)
+        weights = lk.weights(material_id, variant).values
+        reduced = energy_reduced_master(lazy.data, weights, lazy["energy"].values, self.cfg.energy)
+        (reduced,) = dask.persist(reduced, scheduler=self._dask_scheduler())
+        with self._lock:
+            self._masters[key] = reduced
+            self._master_bytes += reduced.nbytes
+            budget = self.cfg.master_cache_mb * 2**20
+            while self._master_bytes > budget and len(self._masters) > 1:
+                _, old = self._masters.popitem(last=False)
+                self._master_bytes -= old.nbytes
+        return reduced
+
+    def _dask_scheduler(self) -> Any:
+        if self.cfg.scheduler == "ray":
+            from ray.util.dask import ray_dask_get
+
+            return ray_dask_get
+        return "sync" if self.cfg.scheduler == "sync" else "threads"
+
+    # ---------------------------------------------------------------- batches
+
+    def batch_task(self, epoch_plan_: EpochPlan, step: int, rank: int) -> tuple[Any, list[str]]:
+        """The Dask task of one batch and its material ids (public for tests and benchmarks)."""
+        labels, variants = self._material_index()
+        mats = epoch_plan_.material_index[step]
+        seed = int(epoch_plan_.seeds[step])
+        rng = np.random.default_rng(seed)
+        keys = [
+            (self.material_ids[m], variants[m][int(rng.integers(len(variants[m])))]) for m in mats
+        ]
+        unique = list(dict.fromkeys(keys))
+        slots = np.array([unique.index(k) for k in keys], dtype=np.int64)
+        masters = [self.reduced_master(*k) for k in unique]
+        spec = BatchSpec(material_slot=slots, seed=seed, config=self.cfg)
+        task = dask.delayed(render_batch, pure=False)(spec, self._get_projector(), *masters)
+        return task, [k[0] for k in keys]
+
+    def _get_projector(self) -> Projector:
+        if self._projector is None:
+            self._projector = Projector(self.cfg.render_detector(), device=self.cfg.device)
+        return self._projector
+
+    def batches(
+        self, epoch: int = 0, rank: int = 0, world_size: int = 1, steps: int = 100
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[str]]]:
+        """Yield ``steps`` batches of this rank's share of ``epoch``.
+
+        Yields
+        ------
+        patterns
+            float32 (B, 1, S, S), S = :attr:`StreamConfig.output_size`, on ``cfg.device``.
+        labels
+            int64 (B,) indices into :attr:`classes`.
+        material_ids
+            The material of each pattern.
+        """
+        plan = self.plan(epoch, rank, world_size, steps)
+        class_of = {c: i for i, c in enumerate(self.classes)}
+        labels = self.labels
+        scheduler = self._dask_scheduler()
+        ahead: deque[tuple[Future, torch.Tensor, list[str]]] = deque()
+        with ThreadPoolExecutor(max_workers=max(1, self.cfg.prefetch)) as pool:
+            for step in range(steps):
+                task, mids = self.batch_task(plan, step, rank)
+                idx = plan.material_index[step]
+                y = torch.as_tensor([class_of[labels[m]] for m in idx], dtype=torch.int64)
+                ahead.append((pool.submit(dask.compute, task, scheduler=scheduler), y, mids))
+                if len(ahead) > self.cfg.prefetch:
+                    yield _finish(ahead.popleft())
+            while ahead:
+                yield _finish(ahead.popleft())
+
+
+def _finish(item: tuple[Future, torch.Tensor, list[str]]) -> tuple[torch.Tensor, Any, list[str]]:
+    future, labels, mids = item
+    (patterns,) = future.result()
+    return patterns, labels.to(patterns.device), mids
+
+
+def render_batch(spec: BatchSpec, projector: Projector, *masters: np.ndarray) -> torch.Tensor:
+    """Project, degrade, pre-process and augment one batch; returns (B, 1, S, S) float32.
+
+    Masters of different sizes are projected in groups of equal size.
+    """
+    cfg = spec.config
+    n = spec.material_slot.shape[0]
+    gen = torch.Generator().manual_seed(spec.seed % (2**63))
+    quats = sample_so3(n, np.random.default_rng([spec.seed, 1]))
+    pcs = None
+    if cfg.augment is not None:
+        pcs = jittered_pcs(projector.detector.pc, n, cfg.augment.pc_jitter, gen)
+    raw = torch.empty((n, *projector.detector.shape), dtype=torch.float32, device=projector.device)
+    sizes = np.array([m.shape[-1] for m in masters])
+    for size in np.unique(sizes):
+        members = np.flatnonzero(sizes == size)
+        pick = np.flatnonzero(np.isin(spec.material_slot, members))
+        stack = torch.stack([torch.as_tensor(np.asarray(masters[i])) for i in members])
+        local = np.searchsorted(members, spec.material_slot[pick])
+        raw[torch.as_tensor(pick)] = projector(
+            stack.to(projector.device),
+            local,
+            quats[pick],
+            None if pcs is None else pcs[pick],
+        )
+    x = raw
+    if cfg.augment is not None:
+        x = degrade(x, cfg.augment, gen)
+    if tuple(x.shape[-2:]) != (cfg.image_size, cfg.image_size):
+        x = torch.nn.functional.interpolate(
+            x[:, None], size=(cfg.image_size,) * 2, mode="bilinear", antialias=True
+        )[:, 0]
+    if cfg.preprocess is not None:
+        x = preprocess_tensor(x, cfg.preprocess)
+    if cfg.augment is not None:
+        x = geometric(x, cfg.augment, gen)
+    return x.unsqueeze(1).contiguous()
