@@ -1,0 +1,156 @@
+"""Local CIF files: ``ebsdlake ingest cif PATH...``.
+
+A file is parsed with pymatgen; isotropic displacement parameters (``_atom_site_U_iso_or_equiv``
+or ``_atom_site_B_iso_or_equiv``, Angstrom^2) become the per-site B in nm^2. Partially occupied
+or mixed sites are refused with the reason, or ordered on request by giving each such site its
+majority species (vacancies dropped): the simplest ordering that keeps the lattice and the
+sites, which is what an EBSD simulation sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+from pymatgen.core import Structure
+from pymatgen.io.cif import CifParser
+
+from ingest.errors import CifError, DisorderedStructureError, IngestError
+from ingest.labels import DEFAULT_SYMPREC
+from ingest.record import StructureRecord, build_record
+
+_B_FROM_U = 8.0 * np.pi**2 / 100.0  # U [Angstrom^2] -> B [nm^2]
+
+
+def cif_material_id(path: Path, text: str) -> str:
+    """``cif-<file stem>-<8 hex of the content hash>``, restricted to lake-safe characters."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)[:60].lstrip(".") or "file"
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    return f"cif-{stem}-{digest}"
+
+
+def _number(value: str) -> float | None:
+    """A CIF number without its standard uncertainty (``"0.0051(3)"`` -> 0.0051)."""
+    try:
+        return float(re.sub(r"\(\d+\)$", "", str(value).strip()))
+    except ValueError:
+        return None
+
+
+def _b_by_label(parser: CifParser) -> dict[str, float]:
+    """Per-label B in nm^2 from the first data block's isotropic displacement columns."""
+    block = next(iter(parser._cif.data.values()))
+    labels = block.data.get("_atom_site_label") or []
+    u_values = block.data.get("_atom_site_U_iso_or_equiv")
+    b_values = block.data.get("_atom_site_B_iso_or_equiv")
+    result: dict[str, float] = {}
+    for index, label in enumerate(labels):
+        if u_values is not None and (u := _number(u_values[index])) and u > 0:
+            result[label] = u * _B_FROM_U
+        elif b_values is not None and (b := _number(b_values[index])) and b > 0:
+            result[label] = b / 100.0  # Angstrom^2 -> nm^2
+    return result
+
+
+def order_majority(structure: Structure) -> Structure:
+    """Each partially occupied or mixed site takes its majority species, fully occupied."""
+    species = [max(site.species.items(), key=lambda item: item[1])[0] for site in structure]
+    return Structure(
+        structure.lattice,
+        species,
+        structure.frac_coords,
+        site_properties=structure.site_properties or None,
+        labels=structure.labels,
+    )
+
+
+def _describe_disorder(path: Path, structure: Structure) -> str:
+    site = next(s for s in structure if not s.is_ordered)
+    label = getattr(site, "label", None) or site.species.formula
+    occupancy = ", ".join(f"{sp} {occ:g}" for sp, occ in site.species.items())
+    return (
+        f"{path}: site {label} is partially occupied or mixed ({occupancy}); "
+        "pass --order-disordered to give each such site its majority species"
+    )
+
+
+def parse_cif(path: str | Path, order_disordered: bool = False) -> Structure:
+    """The structure of a CIF file (first data block), B per site in ``B_nm2``.
+
+    Raises
+    ------
+    CifError
+        The file is missing, unreadable or has no valid structure; the message names the file
+        and what is wrong.
+    DisorderedStructureError
+        A site is partially occupied and ``order_disordered`` is False.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise CifError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if "_cell_length_a" not in text:
+        raise CifError(f"{path}: not a CIF with a unit cell (no _cell_length_a)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            parser = CifParser.from_str(text, occupancy_tolerance=1.0)
+            structures = parser.parse_structures(primitive=False, on_error="raise")
+        except Exception as exc:  # pymatgen raises many types on malformed input
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CifError(f"{path}: malformed CIF: {detail}") from None
+    if not structures:
+        why = "; ".join(str(w.message).splitlines()[0] for w in caught) or "no structure"
+        raise CifError(f"{path}: malformed CIF: {why}")
+    structure = structures[0]
+    b_by_label = _b_by_label(parser)
+    if b_by_label:
+        structure.add_site_property(
+            "B_nm2", [b_by_label.get(getattr(s, "label", None)) for s in structure]
+        )
+    if not structure.is_ordered:
+        if not order_disordered:
+            raise DisorderedStructureError(_describe_disorder(path, structure))
+        structure = order_majority(structure)
+    return structure
+
+
+def read_cif(
+    path: str | Path,
+    order_disordered: bool = False,
+    symprec: float = DEFAULT_SYMPREC,
+) -> StructureRecord:
+    """One record from a CIF file (see :func:`parse_cif` for the errors)."""
+    path = Path(path)
+    structure = parse_cif(path, order_disordered)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    provenance = {
+        "file": str(path.resolve()),
+        "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        "ordered_by_majority": bool(order_disordered),
+    }
+    try:
+        return build_record(cif_material_id(path, text), structure, "cif", provenance, symprec)
+    except IngestError as exc:
+        raise type(exc)(f"{path}: {exc}") from None
+
+
+def read_cifs(
+    paths: Iterable[str | Path],
+    order_disordered: bool = False,
+    symprec: float = DEFAULT_SYMPREC,
+    on_reject: Callable[[str, str], None] | None = None,
+) -> Iterator[StructureRecord]:
+    """Records from several files; a bad file goes to ``on_reject(path, reason)`` (or raises)."""
+    for path in paths:
+        try:
+            yield read_cif(path, order_disordered, symprec)
+        except IngestError as exc:
+            if on_reject is None:
+                raise
+            on_reject(str(path), str(exc))

@@ -1,0 +1,167 @@
+"""``ebsdlake ingest prototypes|synthetic|mp|cif``: put structures into the lake."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ingest.errors import IngestError
+from ingest.labels import DEFAULT_SYMPREC
+from ingest.writer import IngestReport, ingest, require_some
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``ingest`` and its four sources to the ``ebsdlake`` parser."""
+    parser = subparsers.add_parser("ingest", help="put crystal structures into the lake")
+    sources = parser.add_subparsers(dest="source", metavar="SOURCE", required=True)
+
+    proto = sources.add_parser("prototypes", help="the paper's experimental phases (bundled)")
+    proto.add_argument("--only", nargs="+", metavar="NAME", help="phase names, e.g. Ni3Al Si")
+    proto.set_defaults(func=_prototypes)
+
+    syn = sources.add_parser("synthetic", help="random crystals for any of the 230 groups")
+    syn.add_argument("--spacegroups", required=True, help="e.g. 1-230 or 221,225")
+    syn.add_argument("--per-group", type=int, default=1, help="structures per group (1)")
+    syn.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    syn.add_argument("--elements", nargs="+", help="element pool (default: 12 common metals)")
+    syn.add_argument("--n-elements", type=int, default=2, help="distinct elements (2)")
+    syn.add_argument(
+        "--volume-per-atom",
+        nargs=2,
+        type=float,
+        metavar=("MIN", "MAX"),
+        default=(10.0, 30.0),
+        help="Angstrom^3 per atom (10 30)",
+    )
+    syn.add_argument("--max-wyckoff", type=int, default=2, help="most Wyckoff sites (2)")
+    syn.add_argument("--min-distance", type=float, default=1.8, help="Angstrom (1.8)")
+    syn.set_defaults(func=_synthetic)
+
+    mp = sources.add_parser("mp", help="Materials Project (needs MP_API_KEY)")
+    mp.add_argument("--paper-preset", action="store_true", help="Yan et al. 2025 selection")
+    mp.add_argument("--spacegroups", help="e.g. 221,225 or 195-230")
+    mp.add_argument("--max-volume", type=float, help="largest cell volume, Angstrom^3")
+    mp.add_argument("--crystal-system", help="e.g. cubic")
+    mp.add_argument("--elements", nargs="+", help="materials must contain all of these")
+    mp.add_argument("--num-sites", nargs=2, type=int, metavar=("MIN", "MAX"))
+    mp.add_argument("--endpoint", help="API base URL (default: the public API)")
+    mp.set_defaults(func=_materials_project)
+
+    cif = sources.add_parser("cif", help="local CIF files")
+    cif.add_argument("paths", nargs="+", metavar="PATH")
+    cif.add_argument(
+        "--order-disordered",
+        action="store_true",
+        help="give partially occupied sites their majority species instead of rejecting",
+    )
+    cif.set_defaults(func=_cif)
+
+    for sub in (proto, syn, mp, cif):
+        sub.add_argument(
+            "--symprec",
+            type=float,
+            default=None,
+            help=f"spglib tolerance in Angstrom (default [ingest] symprec or {DEFAULT_SYMPREC})",
+        )
+    return parser
+
+
+def _symprec(args) -> float:
+    if args.symprec is not None:
+        return float(args.symprec)
+    section = getattr(getattr(args, "cfg", None), "ingest", None) or {}
+    return float(section.get("symprec", DEFAULT_SYMPREC) or DEFAULT_SYMPREC)
+
+
+def _open_lake(args):
+    from lake import Lake
+
+    return Lake.open(args.lake, storage_options=getattr(args, "storage_options", None) or {})
+
+
+def _finish(report: IngestReport) -> int:
+    for what, reason in report.rejected:
+        line = reason if reason.startswith(what) else f"{what}: {reason}"
+        print(f"rejected {line}", file=sys.stderr)
+    print(report.summary())
+    require_some(report)
+    return 0
+
+
+def _prototypes(args) -> int:
+    from ingest.prototypes import load_prototypes, prototype_names
+
+    report = IngestReport()
+    names = args.only or prototype_names()
+    records = load_prototypes(names, _symprec(args), on_reject=report.reject)
+    ingest(_open_lake(args), records, report, total=len(names), description="prototypes")
+    return _finish(report)
+
+
+def _synthetic(args) -> int:
+    from ingest.spacegroups import parse_space_groups
+    from ingest.synthetic import DEFAULT_ELEMENTS, SyntheticParams, generate
+
+    groups = parse_space_groups(args.spacegroups)
+    params = SyntheticParams(
+        elements=tuple(args.elements or DEFAULT_ELEMENTS),
+        n_elements=args.n_elements,
+        volume_per_atom=tuple(args.volume_per_atom),
+        max_wyckoff=args.max_wyckoff,
+        min_distance=args.min_distance,
+        symprec=_symprec(args),
+    ).validated()
+    report = IngestReport()
+    records = generate(groups, args.per_group, args.seed, params, on_reject=report.reject)
+    total = len(groups) * args.per_group
+    ingest(_open_lake(args), records, report, total=total, description="synthetic")
+    return _finish(report)
+
+
+def _mp_query(args):
+    from ingest.materials_project import MPQuery
+    from ingest.spacegroups import parse_space_groups
+
+    if args.paper_preset:
+        if args.spacegroups or args.max_volume is not None:
+            raise IngestError("--paper-preset fixes the groups and volumes; drop --spacegroups")
+        base = MPQuery.paper_preset()
+    else:
+        groups = parse_space_groups(args.spacegroups) if args.spacegroups else []
+        base = MPQuery(max_volume_by_group={g: args.max_volume for g in groups})
+    return MPQuery(
+        max_volume_by_group=base.max_volume_by_group,
+        crystal_system=args.crystal_system.lower() if args.crystal_system else None,
+        elements=tuple(args.elements or ()),
+        num_sites=tuple(args.num_sites) if args.num_sites else None,
+    ).validated()
+
+
+def _materials_project(args) -> int:
+    from ingest.materials_project import query, resolve_api_key
+
+    section = getattr(getattr(args, "cfg", None), "ingest", None) or {}
+    key = resolve_api_key(section.get("mp_api_key"))
+    mp_query = _mp_query(args)
+    lake = _open_lake(args)
+    report = IngestReport()
+    records = query(
+        mp_query,
+        api_key=key,
+        endpoint=args.endpoint,
+        skip_ids=lake.structure_ids(),
+        symprec=_symprec(args),
+        on_reject=report.reject,
+        on_skip=report.skipped.append,
+    )
+    ingest(lake, records, report, description="materials project")
+    return _finish(report)
+
+
+def _cif(args) -> int:
+    from ingest.cif import read_cifs
+
+    report = IngestReport()
+    records = read_cifs(args.paths, args.order_disordered, _symprec(args), report.reject)
+    ingest(_open_lake(args), records, report, total=len(args.paths), description="cif")
+    return _finish(report)
