@@ -24,6 +24,7 @@ HEMISPHERES = ("north", "south")
 STATUS_KEY = "status"
 CHECKSUMS_KEY = "checksums"
 REASON_KEY = "failure_reason"
+PRECISION_KEY = "precision"
 
 COMPLETE = "complete"
 WRITING = "writing"
@@ -32,7 +33,16 @@ INCOMPLETE = "incomplete"
 MISSING = "missing"
 
 RESERVED_MASTER_KEYS = frozenset(
-    {STATUS_KEY, CHECKSUMS_KEY, REASON_KEY, "material_id", "variant", "energies_kev", "layout"}
+    {
+        STATUS_KEY,
+        CHECKSUMS_KEY,
+        REASON_KEY,
+        PRECISION_KEY,
+        "material_id",
+        "variant",
+        "energies_kev",
+        "layout",
+    }
 )
 RESERVED_STRUCTURE_KEYS = frozenset({STATUS_KEY, "material_id", "cif"})
 

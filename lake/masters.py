@@ -1,8 +1,9 @@
 """Writing and reading master-pattern groups ``masters/<material_id>/<variant>``.
 
 Write protocol (atomic for readers): clear any old group, write the group metadata with
-``status: "writing"``, write every chunk of ``master`` and ``weights``, then write the group
-metadata once more with ``status: "complete"`` and the per-chunk checksums. Each metadata write
+``status: "writing"`` (together with the arrays' metadata), write every chunk of ``master``
+and ``weights``, then write the group metadata once more with ``status: "complete"`` and the
+per-chunk checksums. Each metadata write
 is a single object PUT (S3) or an atomic rename (local), so a reader sees either the old
 complete state, nothing, a "writing" group (treated as invisible), or the new complete group.
 """
@@ -17,6 +18,15 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from lake.chunk_io import (
+    array_document,
+    array_metadata,
+    bind_array,
+    group_document,
+    put_documents,
+    read_planes,
+    write_arrays,
+)
 from lake.encoding import (
     CHECKSUM_ALGORITHM,
     CHUNK_KEY_ENCODING,
@@ -24,7 +34,12 @@ from lake.encoding import (
     master_chunks,
     master_compressors,
 )
-from lake.errors import LakeInputError, LakeNotFoundError, MasterUnavailableError
+from lake.errors import (
+    LakeFormatError,
+    LakeInputError,
+    LakeNotFoundError,
+    MasterUnavailableError,
+)
 from lake.jsonable import to_json
 from lake.layout import (
     CHECKSUMS_KEY,
@@ -34,14 +49,19 @@ from lake.layout import (
     INCOMPLETE,
     MASTER_ARRAY,
     MASTER_DIMS,
+    MASTERS,
+    METADATA_FILE,
     MISSING,
+    PRECISION_KEY,
     REASON_KEY,
     RESERVED_MASTER_KEYS,
     STATUS_KEY,
     WEIGHTS_ARRAY,
     WRITING,
     master_path,
+    material_masters_path,
 )
+from lake.precision import check_mantissa_bits, max_relative_error, round_mantissa
 from lake.store import StoreHandle, translate_errors
 
 ENERGY_TOLERANCE_KEV = 1e-3
@@ -110,6 +130,17 @@ def validate_master(
     return energies, weights_arr
 
 
+def _missing_parent_documents(handle: StoreHandle, material_id: str) -> dict[str, Any]:
+    """``zarr.json`` documents of the parent groups of a master that do not exist yet."""
+    parents = [MASTERS, material_masters_path(material_id)]
+    found = handle.read_metadata_many(parents)
+    return {
+        f"{parent}/{METADATA_FILE}": group_document({})
+        for parent in parents
+        if found[parent] is None
+    }
+
+
 def write_master(
     handle: StoreHandle,
     material_id: str,
@@ -118,14 +149,24 @@ def write_master(
     energies_kev: Sequence[float] | np.ndarray,
     weights: Sequence[float] | np.ndarray,
     attrs: Mapping[str, Any] | None,
+    mantissa_bits: int | None = None,
 ) -> None:
-    """Write one master group atomically (see module docstring). Ids must be validated."""
+    """Write one master group atomically (see module docstring). Ids must be validated.
+
+    Requests, in order (each step one concurrent batch): list and delete any old group; PUT
+    the group metadata (``status: "writing"``), missing parent groups and both arrays'
+    metadata; PUT every chunk; PUT the group metadata with ``status: "complete"``.
+    ``mantissa_bits`` (1-23) rounds the master first (see :mod:`lake.precision`).
+    """
     user_attrs = _check_user_attrs(attrs)
+    where = f"master of {material_id}"
+    bits = check_mantissa_bits(mantissa_bits, where)
     energies, weights_arr = validate_master(
         material_id, master, energies_kev, weights, user_attrs.get("npx")
     )
+    stored = round_mantissa(master, bits) if bits is not None else np.ascontiguousarray(master)
     path = master_path(material_id, variant)
-    chunks = master_chunks(master.shape)
+    chunks = master_chunks(stored.shape)
     base_attrs = {
         **user_attrs,
         "material_id": material_id,
@@ -133,41 +174,48 @@ def write_master(
         "energies_kev": energies.tolist(),
         STATUS_KEY: WRITING,
     }
-    with translate_errors(handle.url, f"writing {path}"):
-        handle.remove_tree(path)
-        group = zarr.create_group(handle.zarr_store, path=path, attributes=base_attrs)
-        master_array = group.create_array(
-            MASTER_ARRAY,
-            shape=master.shape,
-            chunks=chunks,
-            dtype="float32",
-            compressors=master_compressors(),
-            dimension_names=MASTER_DIMS,
-            chunk_key_encoding=CHUNK_KEY_ENCODING,
-            fill_value=0.0,
-            config={"write_empty_chunks": True},
-        )
-        master_array[...] = master
-        weights_array = group.create_array(
-            WEIGHTS_ARRAY,
-            shape=weights_arr.shape,
-            chunks=weights_arr.shape,
-            dtype="float32",
-            dimension_names=("energy",),
-            chunk_key_encoding=CHUNK_KEY_ENCODING,
-            fill_value=0.0,
-            config={"write_empty_chunks": True},
-        )
-        weights_array[...] = weights_arr
-        checksums = {
-            "algorithm": CHECKSUM_ALGORITHM,
-            MASTER_ARRAY: chunk_checksums(master, chunks),
-            WEIGHTS_ARRAY: chunk_checksums(weights_arr, weights_arr.shape),
+    if bits is not None:
+        base_attrs[PRECISION_KEY] = {
+            "mantissa_bits": bits,
+            "max_relative_error": max_relative_error(bits),
         }
-        finished = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        group.attrs.put(
-            {**base_attrs, STATUS_KEY: COMPLETE, CHECKSUMS_KEY: checksums, "written_at": finished}
+    master_meta = array_metadata(
+        stored.shape, chunks, master_compressors(bits), MASTER_DIMS, CHUNK_KEY_ENCODING
+    )
+    weights_meta = array_metadata(
+        weights_arr.shape, weights_arr.shape, (), ("energy",), CHUNK_KEY_ENCODING
+    )
+    checksums = {
+        "algorithm": CHECKSUM_ALGORITHM,
+        MASTER_ARRAY: chunk_checksums(stored, chunks),
+        WEIGHTS_ARRAY: chunk_checksums(weights_arr, weights_arr.shape),
+    }
+    store = handle.zarr_store
+    with translate_errors(handle.url, f"writing {path}"):
+        handle.clear_prefix(path)
+        put_documents(
+            store,
+            {
+                **_missing_parent_documents(handle, material_id),
+                f"{path}/{METADATA_FILE}": group_document(base_attrs),
+                f"{path}/{MASTER_ARRAY}/{METADATA_FILE}": array_document(master_meta),
+                f"{path}/{WEIGHTS_ARRAY}/{METADATA_FILE}": array_document(weights_meta),
+            },
         )
+        write_arrays(
+            [
+                (bind_array(store, f"{path}/{MASTER_ARRAY}", master_meta), stored),
+                (bind_array(store, f"{path}/{WEIGHTS_ARRAY}", weights_meta), weights_arr),
+            ]
+        )
+        finished = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        complete = {
+            **base_attrs,
+            STATUS_KEY: COMPLETE,
+            CHECKSUMS_KEY: checksums,
+            "written_at": finished,
+        }
+        put_documents(store, {f"{path}/{METADATA_FILE}": group_document(complete)})
 
 
 def mark_failed(
@@ -182,7 +230,7 @@ def mark_failed(
     path = master_path(material_id, variant)
     finished = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with translate_errors(handle.url, f"writing {path}"):
-        handle.remove_tree(path)
+        handle.clear_prefix(path)
         zarr.create_group(
             handle.zarr_store,
             path=path,
@@ -197,14 +245,18 @@ def mark_failed(
         )
 
 
-def _complete_attrs(handle: StoreHandle, material_id: str, variant: str) -> dict[str, Any]:
+def _check_complete(
+    handle: StoreHandle, material_id: str, variant: str, metadata: dict[str, Any] | None
+) -> dict[str, Any]:
     """Attributes of a complete master group; raise when missing, failed or incomplete."""
-    path = master_path(material_id, variant)
-    metadata = handle.read_metadata(path)
     status = status_from_metadata(metadata)
     if status == MISSING:
         raise LakeNotFoundError(
             f"{handle.url}: no master for material {material_id!r} variant {variant!r}"
+        )
+    if "_unreadable" in metadata:  # type: ignore[operator]
+        raise LakeFormatError(
+            f"{handle.url}: master {material_id!r} variant {variant!r}: {metadata['_unreadable']}"  # type: ignore[index]
         )
     if status == FAILED:
         reason = metadata["attributes"].get(REASON_KEY, "")  # type: ignore[index]
@@ -219,11 +271,31 @@ def _complete_attrs(handle: StoreHandle, material_id: str, variant: str) -> dict
     return dict(metadata["attributes"])  # type: ignore[index]
 
 
-def open_array(handle: StoreHandle, material_id: str, variant: str, name: str) -> zarr.Array:
-    """Open one array of a master group directly (one metadata read, no group probing)."""
-    path = f"{master_path(material_id, variant)}/{name}"
-    with translate_errors(handle.url, f"reading {path}"):
-        return zarr.open_array(handle.zarr_store, path=path, mode="r", zarr_format=3)
+def open_complete(
+    handle: StoreHandle, material_id: str, variant: str, name: str
+) -> tuple[dict[str, Any], zarr.Array]:
+    """Attributes of a complete master group and its array ``name``.
+
+    Both ``zarr.json`` documents are fetched in one concurrent request batch, and the array
+    is bound from its document without zarr probing the store again.
+    """
+    path = master_path(material_id, variant)
+    array_path = f"{path}/{name}"
+    documents = handle.read_metadata_many([path, array_path])
+    attrs = _check_complete(handle, material_id, variant, documents[path])
+    document = documents[array_path]
+    where = f"{handle.url}: master {material_id!r} variant {variant!r}"
+    if document is None:
+        raise LakeNotFoundError(f"{where}: array {name!r} is missing (run `ebsdlake lake verify`)")
+    if "_unreadable" in document:
+        raise LakeFormatError(f"{where}: array {name!r}: {document['_unreadable']}")
+    with translate_errors(handle.url, f"reading {array_path}"):
+        try:
+            return attrs, bind_array(handle.zarr_store, array_path, document)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LakeFormatError(
+                f"{where}: array {name!r} has invalid metadata ({type(exc).__name__}: {exc})"
+            ) from exc
 
 
 def mean_bfactor_nm2(attrs: Mapping[str, Any]) -> float:
@@ -269,39 +341,35 @@ def read_master(
     lazy: bool,
 ) -> xr.DataArray:
     """Read a complete master as a labelled array; see :meth:`lake.Lake.master`."""
-    attrs = _complete_attrs(handle, material_id, variant)
+    attrs, array = open_complete(handle, material_id, variant, MASTER_ARRAY)
     energies = np.asarray(attrs["energies_kev"], dtype=np.float64)
     where = f"master {material_id!r} variant {variant!r}"
     index = _energy_index(energies, energy, where)
-    array = open_array(handle, material_id, variant, MASTER_ARRAY)
     with translate_errors(handle.url, f"reading {where}"):
         if lazy:
             import dask.array as da
 
             data = da.from_array(array, chunks=array.chunks, asarray=True)[index]
-        elif isinstance(index, list):
-            data = array.get_orthogonal_selection((index, slice(None), slice(None), slice(None)))
         else:
-            data = array[index]
+            data = read_planes(array, index)
     dims = MASTER_DIMS if not isinstance(index, int) else MASTER_DIMS[1:]
+    energy_dims = ("energy",) if "energy" in dims else ()
+    energy_values = energies[index] if energy_dims else float(energies[index])
+    # coordinates carry their units from the start: one DataArray construction, no re-wrapping
     coords: dict[str, Any] = {
-        "energy": ("energy", energies[index]) if "energy" in dims else float(energies[index]),
+        "energy": xr.Variable(energy_dims, energy_values, attrs={"units": "keV"}),
         "hemisphere": ("hemisphere", list(HEMISPHERES)),
         "material_id": material_id,
         "variant": variant,
-        "bfactor_nm2": mean_bfactor_nm2(attrs),
+        "bfactor_nm2": xr.Variable((), mean_bfactor_nm2(attrs), attrs={"units": "nm^2"}),
     }
-    out = xr.DataArray(data, dims=dims, coords=coords, attrs=_public_attrs(attrs), name="master")
-    out["energy"].attrs["units"] = "keV"
-    out["bfactor_nm2"].attrs["units"] = "nm^2"
-    return out
+    return xr.DataArray(data, dims=dims, coords=coords, attrs=_public_attrs(attrs), name="master")
 
 
 def read_weights(handle: StoreHandle, material_id: str, variant: str) -> xr.DataArray:
     """Read the Monte Carlo energy weights of a complete master, dims ``(energy,)``."""
-    attrs = _complete_attrs(handle, material_id, variant)
+    attrs, array = open_complete(handle, material_id, variant, WEIGHTS_ARRAY)
     energies = np.asarray(attrs["energies_kev"], dtype=np.float64)
-    array = open_array(handle, material_id, variant, WEIGHTS_ARRAY)
     with translate_errors(handle.url, f"reading weights of {material_id!r} {variant!r}"):
         data = np.asarray(array[...])
     out = xr.DataArray(

@@ -150,6 +150,28 @@ class StoreHandle:
             self.fs.invalidate_cache(self.path(relative))
             return bool(self.fs.exists(self.path(relative)))
 
+    def clear_prefix(self, relative: str) -> None:
+        """Delete every key under ``relative``: one listing, then a bulk delete if any.
+
+        Cheaper than :meth:`remove_tree` on object stores when the prefix is usually empty (a
+        new master group): ``fs.rm`` probes the path several times before it lists it.
+        """
+        if self.protocol == "file":
+            self.remove_tree(relative)
+            return
+        path = self.path(relative)
+        with translate_errors(self.url):
+            self.fs.invalidate_cache(path)
+            if self.protocol in ("s3", "s3a") and "/" in path:
+                # s3fs: a prefix listing is one LIST even when empty (no HEAD probe after it)
+                parent, name = path.rsplit("/", 1)
+                keys = self.fs.find(parent, prefix=name + "/")
+            else:
+                keys = self.fs.find(path + "/")
+            if keys:
+                self.fs.rm(keys)
+            self.fs.invalidate_cache(path)
+
     def remove_tree(self, relative: str) -> None:
         """Delete everything at and under ``relative`` (no error when absent)."""
         path = self.path(relative)

@@ -20,9 +20,11 @@ from conftest import synthetic_master
 from zarr.codecs import BloscCodec, BloscShuffle, ZstdCodec
 
 from lake import Lake
+from lake.precision import max_relative_error, round_mantissa
 
 PAPER_SHAPE = dict(n_energies=11, npx=300)  # 11 x 2 x 601 x 601 float32 = 31.8 MB
-REPEATS = 3
+REPEATS = 5
+ROUNDED_BITS = 13  # the opt-in precision measured here (max relative error 6.1e-5)
 
 
 def _best_seconds(action: Callable[[], object], repeats: int = REPEATS) -> float:
@@ -32,6 +34,40 @@ def _best_seconds(action: Callable[[], object], repeats: int = REPEATS) -> float
         action()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def _best_interleaved(actions: dict[str, Callable[[], object]], repeats: int = REPEATS):
+    """Best-of-``repeats`` seconds of each action, run in turns so every action sees the same
+    page-cache, dirty-page and machine-load state (a fair raw baseline)."""
+    best = dict.fromkeys(actions, float("inf"))
+    for _ in range(repeats):
+        for name, action in actions.items():
+            start = time.perf_counter()
+            action()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def _engine_master() -> np.ndarray:
+    """A real de-ebsd (dynamical engine) Ni master, 2 energies, npx 150, computed on the CPU."""
+    from simulate.engines import get_engine
+    from simulate.reference_structures import reference_structure
+    from simulate.settings import SimulationSettings
+
+    settings = SimulationSettings(
+        npx=150,
+        dmin_nm=0.1,
+        energy_min_kev=18.0,
+        energy_max_kev=20.0,
+        energy_step_kev=2.0,
+        mc_electrons=20000,
+        bethe_strong=4.0,
+        bethe_weak=8.0,
+        bethe_cutoff=50.0,
+        device="cpu",
+        precision="single",
+    )
+    return get_engine("dynamical").run(reference_structure("Ni"), settings).master
 
 
 def _ni_master() -> np.ndarray:
@@ -52,45 +88,64 @@ CODECS = {
     "none": (),
     "blosc-lz4-shuffle": (BloscCodec(cname="lz4", clevel=5, shuffle=BloscShuffle.shuffle),),
     "blosc-zstd1-shuffle": (BloscCodec(cname="zstd", clevel=1, shuffle=BloscShuffle.shuffle),),
-    "blosc-zstd5-shuffle": (BloscCodec(cname="zstd", clevel=5, shuffle=BloscShuffle.shuffle),),
     "zstd1": (ZstdCodec(level=1),),
 }
+CHUNKINGS = {"E,2hemi": (1, 2), "E,1hemi": (1, 1)}
 
 
 def _stored_bytes(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and p.name != "zarr.json")
 
 
+def _codec_row(path: Path, master: np.ndarray, compressors: tuple, chunks: tuple) -> tuple:
+    array = zarr.create_array(
+        str(path), shape=master.shape, dtype="float32", chunks=(*chunks, *master.shape[2:]),
+        compressors=compressors, overwrite=True,
+    )  # fmt: skip
+
+    def write() -> None:
+        array[...] = master
+
+    write_s = _best_seconds(write, 2)
+    read_s = _best_seconds(lambda: array[...], 2)
+    plane_s = _best_seconds(lambda: array[0], 3)
+    np.testing.assert_array_equal(array[...], master)
+    return master.nbytes / _stored_bytes(path), write_s, read_s, plane_s
+
+
 def test_codec_and_chunk_choice(tmp_path):
+    synthetic = synthetic_master(3, **PAPER_SHAPE)
+    engine = _engine_master()
     data = {
-        "Ni EMsoft (uint8->float32, 1x2x401x401)": _ni_master(),
-        "synthetic bands+noise (11x2x601x601)": synthetic_master(3, **PAPER_SHAPE),
+        "Ni EMsoft (uint8->f32, 1x2x401x401)": _ni_master(),
+        "Ni de-ebsd (2x2x301x301)": engine,
+        f"Ni de-ebsd rounded {ROUNDED_BITS} bits": round_mantissa(engine, ROUNDED_BITS),
+        "synthetic (11x2x601x601)": synthetic,
+        f"synthetic rounded {ROUNDED_BITS} bits": round_mantissa(synthetic, ROUNDED_BITS),
     }
     print("\n[lake] codec/chunk choice: ratio = raw bytes / stored chunk bytes")
-    print(f"{'data':42s} {'codec':22s} {'chunk':10s} {'ratio':>6s} {'write MB/s':>10s} "
-          f"{'read all MB/s':>13s} {'read 1 plane ms':>15s}")  # fmt: skip
+    print(f"{'data':38s} {'codec':20s} {'chunk':8s} {'ratio':>6s} {'write MB/s':>10s} "
+          f"{'read MB/s':>9s} {'1 plane ms':>10s}")  # fmt: skip
     ratios = {}
     for label, master in data.items():
         for name, compressors in CODECS.items():
-            for chunk_label, chunks in (("E,2hemi", (1, 2)), ("E,1hemi", (1, 1))):
-                path = tmp_path / f"{name}-{chunk_label}-{master.shape[0]}"
-                array = zarr.create_array(
-                    str(path), shape=master.shape, dtype="float32",
-                    chunks=(*chunks, *master.shape[2:]), compressors=compressors,
-                    overwrite=True,
-                )  # fmt: skip
-
-                def write(array=array, master=master):
-                    array[...] = master
-
-                write_s = _best_seconds(write, 2)
-                read_s = _best_seconds(lambda array=array: array[...], 2)
-                plane_s = _best_seconds(lambda array=array: array[0], 3)
-                ratio = master.nbytes / _stored_bytes(path)
+            for chunk_label, chunks in CHUNKINGS.items():
+                if chunk_label != "E,2hemi" and name not in ("none", "blosc-lz4-shuffle"):
+                    continue
+                path = tmp_path / f"{len(ratios)}"
+                ratio, write_s, read_s, plane_s = _codec_row(path, master, compressors, chunks)
                 ratios[(label, name, chunk_label)] = ratio
                 mb = master.nbytes / 1e6
-                print(f"{label:42s} {name:22s} {chunk_label:10s} {ratio:6.2f} "
-                      f"{mb / write_s:10.0f} {mb / read_s:13.0f} {plane_s * 1e3:15.1f}")  # fmt: skip
+                print(f"{label:38s} {name:20s} {chunk_label:8s} {ratio:6.2f} {mb / write_s:10.0f} "
+                      f"{mb / read_s:9.0f} {plane_s * 1e3:10.1f}")  # fmt: skip
+    print(f"[lake] rounding to {ROUNDED_BITS} mantissa bits: max relative error, Pearson r")
+    for label in ("Ni de-ebsd (2x2x301x301)", "synthetic (11x2x601x601)"):
+        exact = data[label].astype(np.float64)
+        rounded = round_mantissa(data[label], ROUNDED_BITS).astype(np.float64)
+        relative = np.abs(rounded - exact) / np.maximum(np.abs(exact), np.finfo(np.float32).tiny)
+        pearson = np.corrcoef(exact.ravel(), rounded.ravel())[0, 1]
+        print(f"  {label:36s} max rel error {relative.max():.2e}   r = {pearson:.10f}")
+        assert relative.max() <= max_relative_error(ROUNDED_BITS)
     assert all(r > 0.9 for r in ratios.values())
 
 
@@ -101,29 +156,42 @@ def _raw_and_lake(url: str, options: dict, master: np.ndarray) -> dict[str, floa
     weights = np.ones(master.shape[0])
     raw_bytes = master.tobytes()
     raw_path = f"{root}/raw-baseline.bin"
-    counter = iter(range(1000))
+    counter = iter(range(10_000))
 
-    def lake_write() -> None:  # a fresh group each time, as a simulation campaign writes
-        lk.write_master("bench", f"v{next(counter)}", master, energies, weights, {"npx": 300})
+    def lake_write(bits: int | None = None) -> None:  # a fresh group each time, as a campaign
+        variant = f"v{next(counter)}"
+        lk.write_master("bench", variant, master, energies, weights, {"npx": 300}, bits)
 
-    def raw_write() -> None:  # a fresh file each time
+    def raw_write() -> None:  # a fresh file each time, same filesystem
         fs.pipe_file(f"{root}/raw-{next(counter)}.bin", raw_bytes)
 
-    def raw_read() -> None:
-        np.frombuffer(fs.cat_file(raw_path), dtype=np.float32).reshape(master.shape)
+    def raw_read() -> np.ndarray:
+        return np.frombuffer(fs.cat_file(raw_path), dtype=np.float32).reshape(master.shape)
 
-    lake_write()
+    lk.write_master("bench", "exact", master, energies, weights, {"npx": 300})
+    lk.write_master("bench", "rounded", master, energies, weights, {"npx": 300}, ROUNDED_BITS)
     fs.pipe_file(raw_path, raw_bytes)
-    out = {
-        "raw write s": _best_seconds(raw_write),
-        "lake write s": _best_seconds(lake_write),
-        "raw read s": _best_seconds(raw_read),
-        "lake read s": _best_seconds(lambda: lk.master("bench", "v0").values),
-        "lake read 1 plane s": _best_seconds(lambda: lk.master("bench", "v0", energy=15.0).values),
-    }
-    np.testing.assert_array_equal(lk.master("bench", "v0").values, master)
-    out["write ratio"] = out["raw write s"] / out["lake write s"]
-    out["read ratio"] = out["raw read s"] / out["lake read s"]
+    out = _best_interleaved(
+        {
+            "raw write s": raw_write,
+            "lake write s": lake_write,
+            f"lake write {ROUNDED_BITS}-bit s": lambda: lake_write(ROUNDED_BITS),
+        }
+    )
+    out |= _best_interleaved(
+        {
+            "raw read s": raw_read,
+            "lake read s": lambda: lk.master("bench", "exact").values,
+            f"lake read {ROUNDED_BITS}-bit s": lambda: lk.master("bench", "rounded").values,
+            "lake read 1 plane s": lambda: lk.master("bench", "exact", energy=15.0).values,
+        }
+    )
+    np.testing.assert_array_equal(lk.master("bench", "exact").values, master)
+    rounded = lk.master("bench", "rounded").values
+    assert np.abs(rounded - master).max() <= max_relative_error(ROUNDED_BITS) * np.abs(master).max()
+    for kind in ("write", "read"):
+        for suffix in ("", f" {ROUNDED_BITS}-bit"):
+            out[f"{kind}{suffix} ratio"] = out[f"raw {kind} s"] / out[f"lake {kind}{suffix} s"]
     return out
 
 
@@ -134,9 +202,11 @@ def test_throughput_vs_raw(where, request):
     figures = _raw_and_lake(url, options, master)
     mb = master.nbytes / 1e6
     print(f"\n[lake] {where}: {mb:.1f} MB master (11x2x601x601 float32), best of {REPEATS}")
-    for key in ("raw write s", "lake write s", "raw read s", "lake read s"):
-        print(f"  {key:20s} {figures[key]:7.3f} s  ({mb / figures[key]:6.0f} MB/s)")
-    print(f"  lake read 1 plane    {figures['lake read 1 plane s'] * 1e3:7.1f} ms")
-    print(f"  write: lake/raw throughput = {figures['write ratio']:.2f}")
-    print(f"  read:  lake/raw throughput = {figures['read ratio']:.2f}")
-    assert figures["write ratio"] > 0 and figures["read ratio"] > 0
+    for key, value in figures.items():
+        if key.endswith(" s") and "1 plane" not in key:
+            print(f"  {key:22s} {value:7.3f} s  ({mb / value:6.0f} MB/s)")
+    print(f"  lake read 1 plane      {figures['lake read 1 plane s'] * 1e3:7.1f} ms")
+    for key, value in figures.items():
+        if key.endswith("ratio"):
+            print(f"  lake/raw throughput, {key[:-6]:14s} = {value:.2f}")
+    assert all(figures[k] > 0 for k in figures if k.endswith("ratio"))
