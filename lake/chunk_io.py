@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 import zarr
-from zarr.abc.store import Store
 from numcodecs import Zstd
+from zarr.abc.store import Store
 from zarr.codecs import BytesCodec, ZstdCodec
 from zarr.core.buffer import Buffer, default_buffer_prototype
 from zarr.core.group import GroupMetadata
