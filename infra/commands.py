@@ -25,7 +25,11 @@ def _demo(args: argparse.Namespace) -> int:
         report_dir=args.report,
         quick=args.quick,
     )
-    run_demo(settings, storage_options=args.storage_options)
+    run_demo(
+        settings,
+        storage_options=args.storage_options,
+        ray_address=str(args.cfg.ray.get("address") or "") or None,
+    )
     return 0
 
 

@@ -15,7 +15,9 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
     Parameters
     ----------
     address
-        ``None`` or ``""`` starts a local runtime (the embedded default); ``"auto"`` joins the
+        ``None`` or ``""`` starts a fresh local runtime (the embedded default; ``$RAY_ADDRESS``
+        is honoured when set), never silently joining another Ray instance that happens to run
+        on the machine; ``"auto"`` joins the
         cluster this node belongs to; ``"ray://host:10001"`` connects through Ray Client;
         ``"host:6379"`` joins a head node's GCS.
     num_cpus
@@ -35,9 +37,9 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
             "log_to_driver": True,
         }
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        if address:
-            kwargs["address"] = address
-        elif num_cpus:
+        target = address or os.environ.get("RAY_ADDRESS") or "local"
+        kwargs["address"] = target
+        if target == "local" and num_cpus:
             kwargs["num_cpus"] = int(num_cpus)
         try:
             ray.init(**kwargs)

@@ -1,0 +1,382 @@
+"""EMsoft files: read master-pattern HDF5 output, write ``.xtal`` crystals and namelists.
+
+Reading follows the layout EMsoft 5 writes (and kikuchipy reads): ``EMData/EBSDmaster/mLPNH``
+and ``mLPSH`` as ``(numset, nE, 2npx+1, 2npx+1)`` (one plane per atom type, summed here as
+kikuchipy does), ``EkeVs`` the plane energies, ``EMData/MCOpenCL/accum_e`` the Monte Carlo
+energy histogram ``(ny, nx, nE)`` and ``NMLparameters`` the settings the run used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simulate.engines.base import MasterResult
+from simulate.errors import EmsoftFileError
+from simulate.settings import SimulationSettings
+
+#: EMsoft's crystal-system codes in ``CrystalData/CrystalSystem``.
+EMSOFT_CRYSTAL_SYSTEMS = {
+    "cubic": 1,
+    "tetragonal": 2,
+    "orthorhombic": 3,
+    "hexagonal": 4,
+    "trigonal": 5,
+    "monoclinic": 6,
+    "triclinic": 7,
+}
+
+
+def crystal_system_of(number: int) -> str:
+    """Crystal system of space group ``number`` (1-230)."""
+    bounds = (
+        (2, "triclinic"),
+        (15, "monoclinic"),
+        (74, "orthorhombic"),
+        (142, "tetragonal"),
+        (167, "trigonal"),
+        (194, "hexagonal"),
+        (230, "cubic"),
+    )
+    for upper, name in bounds:
+        if number <= upper:
+            return name
+    raise ValueError(f"space group {number} is not 1-230")
+
+
+def _scalar(group, name: str, path: Path) -> Any:
+    try:
+        value = np.asarray(group[name][()]).reshape(-1)[0]
+    except KeyError:
+        raise EmsoftFileError(f"{path}: dataset {group.name}/{name} is missing") from None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _nml_group(f, name: str) -> Mapping:
+    return f["NMLparameters"][name] if "NMLparameters" in f and name in f["NMLparameters"] else {}
+
+
+def read_structure(path: str | Path) -> dict[str, Any]:
+    """Structure attributes (lake format) from an EMsoft file's ``CrystalData`` group."""
+    from de_ebsd.crystal.data.scattering_tables import ELEMENT_SYMBOLS
+
+    path = Path(path)
+    with _open(path) as f:
+        if "CrystalData" not in f:
+            raise EmsoftFileError(f"{path}: group CrystalData is missing")
+        data = f["CrystalData"]
+        atoms = np.asarray(data["AtomData"][()], dtype=np.float64)
+        types = np.asarray(data["Atomtypes"][()]).reshape(-1)
+        lattice = np.asarray(data["LatticeParameters"][()], dtype=np.float64).reshape(-1)
+        number = int(_scalar(data, "SpaceGroupNumber", path))
+        setting = int(_scalar(data, "SpaceGroupSetting", path))
+    sites = []
+    for index, z in enumerate(types):
+        x, y, zc, occupancy, b = atoms[:, index]
+        sites.append(
+            {
+                "element": ELEMENT_SYMBOLS[int(z) - 1],
+                "wyckoff": "",
+                "xyz": [float(x), float(y), float(zc)],
+                "occupancy": float(occupancy),
+                "B_nm2": round(float(b), 6),
+            }
+        )
+    keys = ("a", "b", "c", "alpha", "beta", "gamma")
+    return {
+        "spacegroup_number": number,
+        "crystal_system": crystal_system_of(number),
+        "setting": {"origin_choice": setting if setting in (1, 2) else None},
+        "lattice_nm": {k: round(float(v), 6) for k, v in zip(keys, lattice, strict=True)},
+        "sites": sites,
+        "source": "emsoft",
+        "provenance": {"emsoft_file": path.name},
+    }
+
+
+def read_settings(path: str | Path) -> SimulationSettings:
+    """The settings an EMsoft master file was computed with (npx, dmin, Bethe, MC energies).
+
+    The file's own Monte Carlo becomes ``mc_file`` so a re-simulation uses exactly it.
+    """
+    path = Path(path)
+    with _open(path) as f:
+        master = _nml_group(f, "EBSDMasterNameList")
+        mc = _nml_group(f, "MCCLNameList")
+        bethe = _nml_group(f, "BetheList")
+        if not master or not mc:
+            raise EmsoftFileError(f"{path}: NMLparameters EBSDMasterNameList/MCCLNameList missing")
+        energies = np.asarray(f["EMData/EBSDmaster/EkeVs"][()], dtype=np.float64).reshape(-1)
+        values = {
+            "npx": int(_scalar(master, "npx", path)),
+            "dmin_nm": round(float(_scalar(master, "dmin", path)), 6),
+            "voltage_kv": float(np.floor(float(_scalar(mc, "EkeV", path)) * 1e6) / 1e6),
+            "sample_tilt_deg": float(_scalar(mc, "sig", path)),
+            "depth_max_nm": float(_scalar(mc, "depthmax", path)),
+            "depth_step_nm": float(_scalar(mc, "depthstep", path)),
+            "energy_step_kev": float(_scalar(mc, "Ebinsize", path)),
+            "mc_electrons": int(_scalar(mc, "totnum_el", path))
+            * int(_scalar(mc, "multiplier", path)),
+        }
+        if bethe:
+            values.update(
+                bethe_strong=float(_scalar(bethe, "c1", path)),
+                bethe_weak=float(_scalar(bethe, "c2", path)),
+                bethe_cutoff=float(_scalar(bethe, "c3", path)),
+                bethe_sg_double_nm_inv=float(_scalar(bethe, "sgdbdiff", path)),
+            )
+    values["energy_min_kev"] = float(energies.min())
+    values["energy_max_kev"] = float(energies.max())
+    values["voltage_kv"] = max(values["voltage_kv"], values["energy_max_kev"])
+    return SimulationSettings(**values, mc_file=str(path))
+
+
+def read_master(path: str | Path) -> MasterResult:
+    """An EMsoft EBSD master-pattern file as a :class:`MasterResult` (float32, summed sites).
+
+    Weights are the Monte Carlo yield per energy plane (``accum_e`` summed over the detector
+    plane, divided by the incident electrons) where the file has its Monte Carlo, else 1.
+    """
+    path = Path(path)
+    with _open(path) as f:
+        group_path = "EMData/EBSDmaster"
+        if group_path not in f:
+            raise EmsoftFileError(f"{path}: group {group_path} is missing (not an EBSD master)")
+        group = f[group_path]
+        for name in ("mLPNH", "mLPSH", "EkeVs"):
+            if name not in group:
+                raise EmsoftFileError(f"{path}: dataset {group_path}/{name} is missing")
+        north = _planes(np.asarray(group["mLPNH"][()]), path, "mLPNH")
+        south = _planes(np.asarray(group["mLPSH"][()]), path, "mLPSH")
+        energies = np.asarray(group["EkeVs"][()], dtype=np.float64).reshape(-1)
+        weights = _mc_weights(f, energies)
+        master_nml = _nml_group(f, "EBSDMasterNameList")
+        bethe = (
+            np.asarray(group["BetheParameters"][()]).tolist() if "BetheParameters" in group else []
+        )
+        version = ""
+        if "EMheader/EBSDmaster/Version" in f:
+            version = _scalar(f["EMheader/EBSDmaster"], "Version", path)
+        duration = None
+        if "EMheader/EBSDmaster/Duration" in f:
+            duration = float(_scalar(f["EMheader/EBSDmaster"], "Duration", path))
+    if north.shape != south.shape or north.shape[0] != len(energies):
+        raise EmsoftFileError(
+            f"{path}: mLPNH {north.shape}, mLPSH {south.shape} and {len(energies)} EkeVs disagree"
+        )
+    master = np.stack([north, south], axis=1).astype(np.float32)
+    npx = (master.shape[-1] - 1) // 2
+    attrs: dict[str, Any] = {
+        "engine": "emsoft",
+        "engine_version": f"EMsoft {version}".strip(),
+        "npx": int(npx),
+        "imported_from": path.name,
+        "emsoft_duration": duration,
+    }
+    if master_nml:
+        attrs["dmin_nm"] = round(float(_scalar(master_nml, "dmin", path)), 6)
+    if len(bethe) >= 3:
+        attrs["bethe"] = {
+            "strong": float(bethe[0]),
+            "weak": float(bethe[1]),
+            "cutoff": float(bethe[2]),
+            "sg_double_nm_inv": float(bethe[3]) if len(bethe) > 3 else 1.0,
+        }
+    return MasterResult(master=master, energies_kev=energies, weights=weights, attrs=attrs)
+
+
+def _open(path: Path):
+    import h5py
+
+    if not path.is_file():
+        raise EmsoftFileError(f"{path}: no such file")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise EmsoftFileError(f"{path}: not an HDF5 file ({exc})") from None
+
+
+def _planes(data: np.ndarray, path: Path, name: str) -> np.ndarray:
+    """(nE, n, n) from EMsoft's (numset, nE, n, n) or (nE, n, n), summing atom sets."""
+    if data.ndim == 4:
+        return data.astype(np.float64).sum(axis=0)
+    if data.ndim == 3:
+        return data.astype(np.float64)
+    if data.ndim == 2:
+        return data.astype(np.float64)[None]
+    raise EmsoftFileError(f"{path}: {name} has shape {data.shape}, expected (numset, nE, n, n)")
+
+
+def _mc_weights(f, energies: np.ndarray) -> np.ndarray:
+    mc = f.get("EMData/MCOpenCL")
+    nml = _nml_group(f, "MCCLNameList")
+    if mc is None or "accum_e" not in mc or not nml:
+        return np.ones(len(energies))
+    accum = np.asarray(mc["accum_e"][()], dtype=np.float64)
+    per_bin = accum.reshape(-1, accum.shape[-1]).sum(axis=0)  # (ny, nx, nE) -> (nE,)
+    e_min = float(np.asarray(nml["Ehistmin"][()]).reshape(-1)[0])
+    e_bin = float(np.asarray(nml["Ebinsize"][()]).reshape(-1)[0])
+    total = float(np.asarray(mc["totnum_el"][()]).reshape(-1)[0])
+    if "multiplier" in mc:
+        total *= float(np.asarray(mc["multiplier"][()]).reshape(-1)[0])
+    mc_energies = e_min + e_bin * np.arange(len(per_bin))
+    index = [int(np.argmin(np.abs(mc_energies - e))) for e in energies]
+    return per_bin[index] / max(total, 1.0)
+
+
+# ---- writing EMsoft inputs -------------------------------------------------------------------
+def write_xtal(path: str | Path, structure: Mapping[str, Any], bfactors_nm2=None) -> Path:
+    """Write an EMsoft ``.xtal`` (HDF5 ``CrystalData``) for a lake structure record.
+
+    Lattice in nm and degrees, one ``AtomData`` column (x, y, z, occupancy, B in nm^2) per
+    site of the asymmetric unit, ``SpaceGroupSetting`` the origin choice (1 when the group
+    has only one).
+    """
+    import h5py
+    from de_ebsd.crystal import atomic_number
+
+    from simulate.structure import build_crystal, origin_choice, site_bfactors
+
+    crystal = build_crystal(structure, bfactors_nm2)  # validates the record
+    b_values = list(bfactors_nm2) if bfactors_nm2 is not None else site_bfactors(structure)
+    sites = structure["sites"]
+    atom_data = np.array(
+        [
+            [*map(float, s["xyz"]), float(s.get("occupancy", 1.0)), float(b)]
+            for s, b in zip(sites, b_values, strict=True)
+        ],
+        dtype=np.float32,
+    ).T
+    number = int(crystal.space_group)
+    setting = origin_choice(structure) if crystal.has_two_origins else 1
+    lattice = np.array(
+        [crystal.a, crystal.b, crystal.c, crystal.alpha, crystal.beta, crystal.gamma]
+    )
+    now = dt.datetime.now()
+    path = Path(path)
+    with h5py.File(path, "w") as f:
+        data = f.create_group("CrystalData")
+        data["AtomData"] = atom_data
+        data["Atomtypes"] = np.array([atomic_number(s.element) for s in crystal.sites], np.int32)
+        data["CrystalSystem"] = np.array(
+            [EMSOFT_CRYSTAL_SYSTEMS[crystal_system_of(number)]], np.int32
+        )
+        data["LatticeParameters"] = lattice
+        data["Natomtypes"] = np.array([len(sites)], np.int32)
+        data["SpaceGroupNumber"] = np.array([number], np.int32)
+        data["SpaceGroupSetting"] = np.array([setting], np.int32)
+        data["Source"] = np.array([b"ebsdlake structure record"])
+        data["Creator"] = np.array([b"ebsdlake"])
+        data["ProgramName"] = np.array([b"ebsdlake"])
+        data["CreationDate"] = np.array([now.strftime("%b %d %Y").encode()])
+        data["CreationTime"] = np.array([now.strftime("%H:%M:%S").encode()])
+    return path
+
+
+def _fortran(value: Any) -> str:
+    if isinstance(value, bool):
+        return ".TRUE." if value else ".FALSE."
+    if isinstance(value, str):
+        return f"'{value}'"
+    if isinstance(value, float):
+        return f"{value!r}D0" if "e" not in repr(value) else repr(value).replace("e", "D")
+    return str(value)
+
+
+def format_namelist(name: str, values: Mapping[str, Any]) -> str:
+    """A Fortran namelist ``&name ... /`` in the layout EMsoft's templates use."""
+    lines = [f" &{name}"]
+    lines += [f" {key} = {_fortran(value)}," for key, value in values.items()]
+    lines.append(" /")
+    return "\n".join(lines) + "\n"
+
+
+def mc_namelist(settings: SimulationSettings, xtalname: str, dataname: str) -> str:
+    """``EMMCOpenCL.nml`` for ``settings`` (full EBSD mode)."""
+    electrons = int(settings.mc_electrons)
+    multiplier = max(1, -(-electrons // 2_000_000_000))
+    return format_namelist(
+        "MCCLdata",
+        {
+            "mode": "full",
+            "xtalname": xtalname,
+            "numsx": 501,
+            "sig": float(settings.sample_tilt_deg),
+            "omega": 0.0,
+            "num_el": 10,
+            "platid": 1,
+            "devid": 1,
+            "globalworkgrpsz": 150,
+            "totnum_el": -(-electrons // multiplier),
+            "multiplier": multiplier,
+            "EkeV": float(settings.voltage_kv),
+            "Ehistmin": float(settings.energy_min_kev),
+            "Ebinsize": float(settings.energy_step_kev),
+            "depthmax": float(settings.depth_max_nm),
+            "depthstep": float(settings.depth_step_nm),
+            "dataname": dataname,
+        },
+    )
+
+
+def master_namelist(settings: SimulationSettings, energyfile: str) -> str:
+    """``EMEBSDmaster.nml`` for ``settings``; results go into the Monte Carlo file."""
+    return format_namelist(
+        "EBSDmastervars",
+        {
+            "dmin": float(settings.dmin_nm),
+            "npx": int(settings.npx),
+            "nthreads": 0,
+            "energyfile": energyfile,
+            "BetheParametersFile": "BetheParameters.nml",
+            "copyfromenergyfile": "undefined",
+            "h5copypath": "undefined",
+            "restart": False,
+            "uniform": False,
+        },
+    )
+
+
+def bethe_namelist(settings: SimulationSettings) -> str:
+    """``BetheParameters.nml`` (strong c1, weak c2, complete c3, sgdbdiff in nm^-1)."""
+    return format_namelist(
+        "Bethelist",
+        {
+            "c1": float(settings.bethe_strong),
+            "c2": float(settings.bethe_weak),
+            "c3": float(settings.bethe_cutoff),
+            "sgdbdiff": float(settings.bethe_sg_double_nm_inv),
+        },
+    )
+
+
+def parse_namelist(text: str) -> dict[str, Any]:
+    """Values of a simple EMsoft namelist (one ``key = value`` per line; ``!`` comments)."""
+    values: dict[str, Any] = {}
+    for raw in text.splitlines():
+        line = raw.split("!", 1)[0].strip().rstrip(",").strip()
+        if "=" not in line or line.startswith("&"):
+            continue
+        key, value = (part.strip() for part in line.split("=", 1))
+        values[key] = _parse_value(value)
+    return values
+
+
+def _parse_value(text: str) -> Any:
+    if text.upper() in (".TRUE.", ".FALSE."):
+        return text.upper() == ".TRUE."
+    if text[:1] in ("'", '"'):
+        return text[1:-1]
+    number = text.upper().replace("D", "E")
+    try:
+        return int(number)
+    except ValueError:
+        pass
+    try:
+        return float(number)
+    except ValueError:
+        return text

@@ -1,0 +1,177 @@
+"""EMsoft interop: the reader on real EMsoft output (kikuchipy's Ni file), the .xtal and
+namelist writers against kikuchipy's EMsoft inputs, the emsoft engine's availability check,
+and ``lake import-emsoft``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from simulate.emsoft_io import (
+    bethe_namelist,
+    master_namelist,
+    mc_namelist,
+    parse_namelist,
+    read_master,
+    read_settings,
+    read_structure,
+    write_xtal,
+)
+from simulate.engines.emsoft import EmsoftEngine, find_programs
+from simulate.errors import EmsoftFileError, EngineUnavailableError
+from simulate.reference_structures import reference_structure
+from simulate.settings import SimulationSettings
+
+
+@pytest.fixture(scope="module")
+def kikuchipy_data_dir() -> Path:
+    """kikuchipy's real EMsoft Ni master pattern data (file, namelists, .xtal)."""
+    import kikuchipy
+
+    return Path(kikuchipy.__file__).parent / "data" / "emsoft_ebsd_master_pattern"
+
+
+@pytest.fixture(scope="module")
+def kikuchipy_ni_file(kikuchipy_data_dir: Path) -> Path:
+    return kikuchipy_data_dir / "ni_mc_mp_20kv_uint8_gzip_opts9.h5"
+
+
+def test_reader_on_real_emsoft_file(kikuchipy_ni_file):
+    result = read_master(kikuchipy_ni_file)
+    with h5py.File(kikuchipy_ni_file) as f:
+        north = f["EMData/EBSDmaster/mLPNH"][()].sum(axis=0)
+        accum_e = f["EMData/MCOpenCL/accum_e"][()]
+        total = int(f["EMData/MCOpenCL/totnum_el"][0])
+    assert result.master.shape == (1, 2, 401, 401) and result.master.dtype == np.float32
+    assert np.array_equal(result.master[:, 0], north.astype(np.float32))
+    assert result.energies_kev.tolist() == [20.0]
+    assert result.weights[0] == pytest.approx(accum_e.sum() / total)
+    assert result.attrs["npx"] == 200 and result.attrs["bethe"]["weak"] == 8.0
+    settings = read_settings(kikuchipy_ni_file)
+    assert (settings.npx, settings.dmin_nm, settings.bethe_cutoff) == (200, 0.05, 50.0)
+    structure = read_structure(kikuchipy_ni_file)
+    assert structure["spacegroup_number"] == 225
+    assert structure["sites"][0]["element"] == "Ni"
+    assert structure["lattice_nm"]["a"] == pytest.approx(0.35236)
+
+
+def test_reader_rejects_wrong_files(tmp_path, kikuchipy_ni_file):
+    with pytest.raises(EmsoftFileError, match="no such file"):
+        read_master(tmp_path / "missing.h5")
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = 1
+    with pytest.raises(EmsoftFileError, match="EMData/EBSDmaster is missing"):
+        read_master(other)
+
+
+def test_xtal_matches_emsoft_xtal(tmp_path, kikuchipy_data_dir):
+    ni = reference_structure("Ni")
+    ours = write_xtal(tmp_path / "ni.xtal", ni)
+    with h5py.File(ours) as a, h5py.File(kikuchipy_data_dir / "ni.xtal") as b:
+        for name in (
+            "Atomtypes",
+            "CrystalSystem",
+            "Natomtypes",
+            "SpaceGroupNumber",
+            "SpaceGroupSetting",
+        ):
+            assert np.array_equal(a["CrystalData"][name][()], b["CrystalData"][name][()]), name
+        for name in ("AtomData", "LatticeParameters"):
+            assert np.allclose(a["CrystalData"][name][()], b["CrystalData"][name][()]), name
+
+
+def test_namelists_carry_the_settings(kikuchipy_data_dir):
+    settings = SimulationSettings(
+        npx=200,
+        dmin_nm=0.05,
+        bethe_strong=4.0,
+        bethe_weak=8.0,
+        bethe_cutoff=50.0,
+        mc_electrons=2_000_000_000,
+    )
+    mc = parse_namelist(mc_namelist(settings, "ni.xtal", "ni_mc.h5"))
+    master = parse_namelist(master_namelist(settings, "ni_mc.h5"))
+    bethe = parse_namelist(bethe_namelist(settings))
+    template_mc = parse_namelist((kikuchipy_data_dir / "ni_mcopencl.nml").read_text())
+    template_master = parse_namelist((kikuchipy_data_dir / "ni_ebsdmaster.nml").read_text())
+    template_bethe = parse_namelist((kikuchipy_data_dir / "BetheParameters.nml").read_text())
+    assert set(mc) <= set(template_mc) and set(bethe) == set(template_bethe)
+    assert set(master) <= set(template_master)
+    assert (mc["sig"], mc["EkeV"], mc["Ehistmin"], mc["depthstep"]) == (70.0, 20.0, 10.0, 1.0)
+    assert mc["totnum_el"] * mc["multiplier"] == 2_000_000_000
+    assert (master["npx"], master["dmin"]) == (template_master["npx"], template_master["dmin"])
+    assert bethe == template_bethe
+
+
+def test_emsoft_engine_fails_at_once_without_programs(monkeypatch, tmp_path):
+    monkeypatch.setenv("EMSOFT_BIN", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(EngineUnavailableError, match=r"EMMCOpenCL, EMEBSDmaster not found") as info:
+        EmsoftEngine().check_available(SimulationSettings(engine="emsoft"))
+    assert "EMSOFT_BIN" in str(info.value) and "\n" not in str(info.value)
+
+
+def _emsoft_installed() -> bool:
+    try:
+        find_programs()
+    except EngineUnavailableError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _emsoft_installed(), reason="EMsoft programs not installed")
+def test_emsoft_engine_runs_ni():
+    settings = SimulationSettings(
+        engine="emsoft",
+        npx=40,
+        dmin_nm=0.1,
+        energy_min_kev=19.0,
+        mc_electrons=20_000_000,
+        bethe_strong=4.0,
+        bethe_weak=8.0,
+        bethe_cutoff=50.0,
+    )
+    result = EmsoftEngine().run(reference_structure("Ni"), settings)
+    assert result.master.shape == (2, 2, 81, 81) and np.all(result.weights > 0)
+
+
+def test_import_emsoft_into_lake(tmp_path, kikuchipy_ni_file):
+    from infra.cli import main
+    from lake import Lake
+
+    url = str(tmp_path / "lake")
+    code = main(
+        [
+            "--lake",
+            url,
+            "lake",
+            "import-emsoft",
+            str(kikuchipy_ni_file),
+            "--material-id",
+            "emsoft-ni",
+        ]
+    )
+    assert code == 0
+    lk = Lake.open(url, mode="r")
+    master = lk.master("emsoft-ni", "default")
+    with h5py.File(kikuchipy_ni_file) as f:
+        south = f["EMData/EBSDmaster/mLPSH"][()].sum(axis=0)[0]
+    assert np.array_equal(master.sel(hemisphere="south").values[0], south.astype(np.float32))
+    assert master.attrs["engine"] == "emsoft"
+    structure = lk.structure("emsoft-ni")
+    assert structure["spacegroup_number"] == 225 and structure["formula"] == "Ni"
+    assert lk.verify().ok
+
+
+def test_import_emsoft_bad_file_is_one_line(tmp_path, capsys):
+    from infra.cli import main
+
+    code = main(
+        ["--lake", str(tmp_path / "lake"), "lake", "import-emsoft", str(tmp_path / "nope.h5")]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "nope.h5: no such file" in err and len(err.splitlines()) == 1

@@ -1,0 +1,157 @@
+"""The simulation farm on a real local Ray runtime (2 CPUs) with real lakes: campaigns into a
+local and a loopback-S3 lake, resumability, time limits, failures, --retry-failed, the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulate.campaign import run_campaign
+from simulate.reference_structures import reference_structure
+from simulate.settings import SimulationSettings
+
+TINY = SimulationSettings(
+    npx=8,
+    dmin_nm=0.15,
+    energy_min_kev=19.0,
+    energy_max_kev=20.0,
+    mc_electrons=3000,
+    bethe_strong=4.0,
+    bethe_weak=8.0,
+    bethe_cutoff=50.0,
+    device="cpu",
+)
+TINY_FLAGS = [
+    "--npx", "8", "--dmin", "0.15", "--energies", "19:20:1", "--mc-electrons", "3000",
+    "--bethe", "4", "8", "50", "--device", "cpu",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ray_runtime():
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _ingest(url, storage_options, names=("Ni", "Si")):
+    from ingest.prototypes import load_prototypes
+    from ingest.writer import ingest
+    from lake import Lake
+
+    lk = Lake.open(url, storage_options)
+    ingest(lk, load_prototypes(only=list(names)), progress=False)
+    return lk
+
+
+def test_campaign_fills_local_lake_and_resumes(ray_runtime, local_lake):
+    url, options = local_lake
+    lk = _ingest(url, options)
+    summary = run_campaign(url, options, TINY, variants=1, seed=3, num_actors=2, progress=False)
+    assert summary.ok and summary.completed == 4 and summary.jobs == 4
+    report = lk.verify()
+    assert report.ok and not report.incomplete and not report.corrupt
+    assert sorted(lk.variants("proto-Ni")) == ["b01", "default"]
+    master = lk.master("proto-Si", "b01")
+    assert master.shape == (2, 2, 17, 17) and float(master.min()) > 0
+    b = master.attrs["bfactors_nm2"][0]["B_nm2"]
+    assert 0.005 <= b <= 0.011 and master.attrs["variant_kind"] == "random"
+    assert master.attrs["engine_version"].startswith("de-ebsd")
+    assert lk.weights("proto-Ni").values.sum() > 0
+
+    again = run_campaign(url, options, TINY, variants=1, seed=3, progress=False)
+    assert again.jobs == 0 and again.skipped_complete == 4 and again.completed == 0
+
+    before = lk.master("proto-Ni", "default").values
+    lk.remove("proto-Ni", "b01")  # as if a crash had lost this master
+    rerun = run_campaign(url, options, TINY, variants=1, seed=3, progress=False)
+    assert rerun.jobs == 1 and [o.variant for o in rerun.outcomes] == ["b01"]
+    assert lk.master_status("proto-Ni", "b01") == "complete"
+    assert np.array_equal(lk.master("proto-Ni", "default").values, before)
+
+
+def test_timeouts_and_engine_failures_are_recorded_then_retried(ray_runtime, local_lake):
+    from lake import Lake
+
+    url, options = local_lake
+    lk = Lake.open(url, options)
+    for name in ("Si", "Y3Al5O12"):
+        record = reference_structure(name)
+        record.pop("material_id")
+        lk.put_structure(name, cif="data_reference\n", attrs=record)
+    broken = reference_structure("Ni")
+    broken.pop("material_id")
+    broken["sites"][0]["element"] = "Xq"
+    lk.put_structure("broken", cif="data_broken\n", attrs=broken)
+
+    # at dmin 0.08 nm the 160-atom garnet takes ~20 s on a warm CPU actor, Si ~1.5 s
+    fine = TINY.refine(energy_min_kev=20.0, dmin_nm=0.08)
+    summary = run_campaign(url, options, fine, time_limit_s=6, num_actors=2, progress=False)
+    reasons = dict(summary.failed)
+    assert summary.completed == 1 and lk.master_status("Si", "default") == "complete"
+    assert reasons["Y3Al5O12/default"] == "timeout after 6 s"
+    assert "broken" in reasons["broken/default"] and "Xq" in reasons["broken/default"]
+    assert lk.master_status("Y3Al5O12", "default") == "failed"
+    catalog = lk.catalog().set_index(["material_id", "variant"])
+    assert catalog.loc[("Y3Al5O12", "default"), "failure_reason"] == "timeout after 6 s"
+    assert summary.actor_restarts >= 1
+
+    single = TINY.refine(energy_min_kev=20.0)
+    skipped = run_campaign(url, options, single, progress=False)
+    assert skipped.jobs == 0 and skipped.skipped_failed == 2
+
+    retried = run_campaign(
+        url, options, single, retry_failed=True, time_limit_s=600, progress=False
+    )
+    assert retried.jobs == 2 and retried.completed == 1
+    assert lk.master_status("Y3Al5O12", "default") == "complete"
+    assert lk.master_status("broken", "default") == "failed"
+
+
+@pytest.mark.s3
+def test_campaign_fills_s3_lake(ray_runtime, s3_lake_url):
+    url, options = s3_lake_url
+    lk = _ingest(url, options, names=("Si",))
+    summary = run_campaign(url, options, TINY, variants=1, num_actors=2, progress=False)
+    assert summary.ok and summary.completed == 2
+    assert lk.verify().ok
+    assert lk.master("proto-Si", "default").sizes["energy"] == 2
+
+
+def test_cli_simulate_end_to_end_and_bad_input(ray_runtime, local_lake, capsys):
+    from infra.cli import main
+    from lake import Lake
+
+    url, options = local_lake
+    _ingest(url, options, names=("Si",))
+    code = main(["--lake", url, "simulate", *TINY_FLAGS, "--num-actors", "1", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and "1 complete, 0 failed" in out
+    assert Lake.open(url, mode="r").master_status("proto-Si", "default") == "complete"
+
+    for flags, message in [
+        (["--energies", "ten:20"], "--energies 'ten:20'"),
+        (["--materials", "mp-nothing"], "no complete structure for mp-nothing"),
+        (["--bethe", "50", "8"], "bethe"),
+    ]:
+        code = main(["--lake", url, "simulate", "--quiet", *flags])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and message in err and len(err.splitlines()) == 1, err
+
+
+def test_progress_bar_reports_counts(ray_runtime, local_lake):
+    import io
+
+    from rich.console import Console
+
+    url, options = local_lake
+    _ingest(url, options, names=("Si",))
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=140, force_terminal=False)
+    summary = run_campaign(url, options, TINY, num_actors=1, progress=True, console=console)
+    text = buffer.getvalue()
+    assert summary.completed == 1
+    assert "done 1/1" in text and "failed 0" in text and "masters/h" in text
+    assert "campaign summary" in text

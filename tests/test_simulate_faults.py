@@ -1,0 +1,75 @@
+"""Fault tolerance on a two-node Ray cluster: the actor process on the second node is killed
+mid-campaign; its job is retried on a replacement actor and every master lands complete and
+verified."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from simulate.campaign import run_campaign
+from simulate.settings import SimulationSettings
+
+TINY = SimulationSettings(
+    npx=8,
+    dmin_nm=0.15,
+    energy_min_kev=20.0,
+    energy_max_kev=20.0,
+    mc_electrons=3000,
+    bethe_strong=4.0,
+    bethe_weak=8.0,
+    bethe_cutoff=50.0,
+    device="cpu",
+)
+
+
+def test_killed_actor_is_replaced_and_its_job_retried(local_lake):
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from ingest.prototypes import load_prototypes
+    from ingest.writer import ingest
+    from lake import Lake
+
+    url, options = local_lake
+    lk = Lake.open(url, options)
+    ingest(lk, load_prototypes(only=["Ni", "Si", "Cr3Si"]), progress=False)
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    second = cluster.add_node(num_cpus=1)
+    ray.init(address=cluster.address, log_to_driver=False)
+    killed: list[dict] = []
+    nodes_used: set[str] = set()
+    done = []
+
+    def kill_second_node_actor(event) -> None:
+        nodes_used.add(event.worker.get("node_id", ""))
+        if event.kind == "complete":
+            done.append(event.job.key)
+        on_second = event.worker.get("node_id") == second.node_id
+        if event.kind == "started" and on_second and done and not killed:
+            time.sleep(0.2)  # let the job get going
+            os.kill(event.worker["pid"], signal.SIGKILL)
+            killed.append({"job": event.job.key, "pid": event.worker["pid"]})
+
+    try:
+        summary = run_campaign(
+            url, options, TINY, variants=1, num_actors=2, max_retries=2,
+            progress=False, on_event=kill_second_node_actor,
+        )  # fmt: skip
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+    assert killed, "the second node's actor was never seen running a job"
+    assert second.node_id in nodes_used and len(nodes_used) == 2
+    assert summary.ok and summary.completed == 6
+    assert summary.retries >= 1 and summary.actor_restarts >= 1
+    report = lk.verify()
+    assert report.ok and not report.incomplete and not report.failed
+    for material in ("proto-Ni", "proto-Si", "proto-Cr3Si"):
+        for variant in ("default", "b01"):
+            assert lk.master_status(material, variant) == "complete"
+    material, variant = killed[0]["job"].split("/")
+    assert lk.master(material, variant).attrs["attempt"] == 2
