@@ -34,7 +34,7 @@ def _ebsdlake_commands(text: str) -> list[list[str]]:
     Invocations are recognised where a shell would run them: after ``-- `` (``ray job
     submit``), ``RUN``, ``||``, ``&&`` or as a YAML list item.
     """
-    pattern = r"(?:-- |RUN |\|\| |&& |^\s*- )ebsdlake((?: +[^\s|&;\"'\]>]+)*)"
+    pattern = r"(?:-- |RUN |\|\| |&& |^\s*- )ebsdlake((?: +[^\s|&;\"'\]>`]+)*)"
     return [shlex.split(m.group(1)) for m in re.finditer(pattern, text, flags=re.M)]
 
 
@@ -95,3 +95,32 @@ def test_recipe_commands_parse_with_the_real_cli(recipe):
             parser.parse_args(words)
         except SystemExit as exc:  # argparse exits on unknown commands/options
             pytest.fail(f"{recipe.name}: `ebsdlake {' '.join(words)}` does not parse ({exc})")
+
+
+def _readme_commands(text: str) -> list[list[str]]:
+    """``ebsdlake`` command lines in the README's bash blocks (env assignments and comments off)."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        for line in block.splitlines():
+            line = line.split(" #", 1)[0].strip()
+            words = shlex.split(line) if line else []
+            while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
+                words = words[1:]
+            if words[:1] == ["ebsdlake"]:
+                commands.append(words[1:])
+            elif "--" in words and words[words.index("--") + 1 : words.index("--") + 2] == [
+                "ebsdlake"
+            ]:
+                commands.append(words[words.index("--") + 2 :])
+    return commands
+
+
+def test_readme_commands_parse_with_the_real_cli():
+    parser = build_parser()
+    commands = _readme_commands((ROOT / "README.md").read_text())
+    assert len(commands) >= 15
+    for words in commands:
+        try:
+            parser.parse_args(words)
+        except SystemExit as exc:
+            pytest.fail(f"README: `ebsdlake {' '.join(words)}` does not parse ({exc})")
