@@ -3,16 +3,29 @@
 The paper trained on background-corrected patterns, so the same steps run on the simulated
 stream and on experimental data at prediction time: static background removal (a mean pattern
 of the scan, or a given one), dynamic background removal (divide by / subtract a Gaussian-blurred
-copy of each pattern), per-pattern normalisation and an optional circular mask.
+copy of each pattern), per-pattern normalisation and an optional circular mask. Every step
+works on the whole (N, H, W) batch at once; the wide background blur is two matrix products
+(:mod:`train.blur`).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from train.blur import gaussian_blur
+from train.normalize_cpu import correct_and_normalize
+
+__all__ = [
+    "PreprocessConfig",
+    "PreprocessError",
+    "circular_mask",
+    "gaussian_blur",
+    "preprocess",
+    "preprocess_tensor",
+]
 
 
 class PreprocessError(ValueError):
@@ -104,8 +117,14 @@ def preprocess_tensor(
     patterns: torch.Tensor,
     cfg: PreprocessConfig,
     background: torch.Tensor | None = None,
+    cpu_kernel: bool = True,
 ) -> torch.Tensor:
-    """Torch version of :func:`preprocess` on (N, H, W) float tensors, on their device."""
+    """Torch version of :func:`preprocess` on (N, H, W) float tensors, on their device.
+
+    ``cpu_kernel``: on CPU, do the dynamic background removal and the normalisation in one
+    Numba loop (:mod:`train.normalize_cpu`, ~10x fewer memory passes); False keeps the tensor
+    ops (the reference; also what non-CPU devices run). Both agree to float32 rounding.
+    """
     x = patterns.to(torch.float32)
     if cfg.static_background != "none":
         if cfg.static_background == "mean":
@@ -119,8 +138,17 @@ def preprocess_tensor(
         x = _apply(x, bg, cfg.static_operation)
     if cfg.dynamic_background_sigma is not None:
         sigma_px = cfg.dynamic_background_sigma * x.shape[-1]
-        x = _apply(x, gaussian_blur(x, sigma_px), cfg.dynamic_operation)
-    x = _normalize(x, cfg.normalize)
+        background_px = gaussian_blur(x, sigma_px)
+        if cpu_kernel and x.device.type == "cpu":
+            x = torch.from_numpy(
+                correct_and_normalize(
+                    x.numpy(), background_px.numpy(), cfg.dynamic_operation, cfg.normalize
+                )
+            )
+        else:
+            x = _normalize(_apply(x, background_px, cfg.dynamic_operation), cfg.normalize)
+    else:
+        x = _normalize(x, cfg.normalize)
     if cfg.circular_mask:
         x = x * circular_mask(x.shape[-2:], x.device)
     return x
@@ -143,21 +171,6 @@ def _normalize(x: torch.Tensor, how: str) -> torch.Tensor:
         hi = x.amax(dim=(-2, -1), keepdim=True)
         return (x - lo) / (hi - lo).clamp_min(1e-12)
     return x
-
-
-def gaussian_blur(x: torch.Tensor, sigma_px: float) -> torch.Tensor:
-    """Separable Gaussian blur of (N, H, W) with reflected edges; ``sigma_px`` in pixels."""
-    if sigma_px <= 0:
-        return x
-    radius = max(1, min(int(math.ceil(3 * sigma_px)), min(x.shape[-2:]) - 1))
-    t = torch.arange(-radius, radius + 1, dtype=torch.float32, device=x.device)
-    kernel = torch.exp(-0.5 * (t / sigma_px) ** 2)
-    kernel = kernel / kernel.sum()
-    y = x.unsqueeze(1)  # (N, 1, H, W)
-    y = torch.nn.functional.pad(y, (radius, radius, radius, radius), mode="reflect")
-    y = torch.nn.functional.conv2d(y, kernel.view(1, 1, 1, -1))
-    y = torch.nn.functional.conv2d(y, kernel.view(1, 1, -1, 1))
-    return y.squeeze(1)
 
 
 def circular_mask(shape: tuple[int, int], device: torch.device | str = "cpu") -> torch.Tensor:

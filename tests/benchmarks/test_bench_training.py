@@ -1,0 +1,36 @@
+"""Benchmark: images/s through stream + Ray Train vs a bare PyTorch loop (same model, device).
+
+Run: ``OMP_NUM_THREADS=1 .venv/bin/pytest tests/benchmarks/test_bench_training.py -s -q``.
+The ratio is printed and recorded in docs/PERFORMANCE.md ("Training"); nothing is asserted on
+time, only that both measurements happened and are positive.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from gpu_training_bench import bare_loop_images_per_s
+
+from train.supervised import SupervisedConfig, train_supervised
+
+ARCH, SIZE, BATCH, STEPS = "resnet18", 64, 32, 12
+
+pytest_plugins = ("training_fixtures",)  # session fixtures: one tiny lake per run
+
+
+def test_stream_plus_ray_train_vs_bare_loop_on_cpu(training_lake, ray_two_cpus):
+    config = SupervisedConfig(
+        arch=ARCH, epochs=2, image_size=SIZE, detector_shape=(SIZE, SIZE), batch_size=BATCH,
+        steps_per_epoch=STEPS, num_workers=1, augment=False,
+    )  # fmt: skip
+    result = train_supervised(training_lake.url, {}, training_lake.train_ids, config, "bench")
+    pipeline = result.history[-1]["images_per_s"]  # second epoch: masters cached, warm
+    torch.set_num_threads(1)  # a Ray worker with 1 CPU runs torch on 1 thread
+    bare = bare_loop_images_per_s(ARCH, 3, BATCH, SIZE, STEPS, "cpu")
+    ratio = pipeline / bare
+    print(
+        f"\n[bench training] cpu {ARCH} {SIZE}px batch {BATCH}: stream+RayTrain "
+        f"{pipeline:.1f} img/s, bare loop {bare:.1f} img/s, ratio {ratio:.3f}"
+    )
+    assert math.isfinite(ratio) and ratio > 0

@@ -1,0 +1,130 @@
+"""Supervised training on Ray Train (2 CPU workers, DDP) from a lake of real tiny masters,
+then evaluation and prediction from the CLI handlers."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from train.cli import evaluate_handler, predict_handler
+from train.evaluate import evaluate_run, training_curve_png
+from train.runs import open_lake
+from train.supervised import SupervisedConfig, train_supervised
+from train.training_errors import TrainingError
+
+EASY_TASK = SupervisedConfig(
+    arch="resnet10",
+    epochs=5,
+    image_size=48,
+    detector_shape=(48, 48),
+    batch_size=16,
+    steps_per_epoch=40,
+    lr=0.01,
+    num_workers=2,
+    seed=0,
+)
+
+pytest_plugins = ("training_fixtures",)  # session fixtures: one tiny lake per run
+
+
+@pytest.fixture(scope="module")
+def trained_run(training_lake, ray_two_cpus):
+    """fcc / bcc / diamond, 9 training materials, 3 held out, 2 Ray Train workers."""
+    result = train_supervised(
+        training_lake.url, {}, training_lake.train_ids, EASY_TASK, "easy",
+        val_ids=training_lake.test_ids, test_ids=training_lake.test_ids,
+    )  # fmt: skip
+    return result
+
+
+def test_two_workers_learn_fcc_bcc_diamond_on_held_out_materials(training_lake, trained_run):
+    assert trained_run.classes == [225, 227, 229]
+    assert [h["epoch"] for h in trained_run.history] == [0, 1, 2, 3, 4]
+    assert trained_run.history[-1]["loss"] < trained_run.history[0]["loss"]
+    evaluation = evaluate_run(training_lake.url, {}, "easy", patterns_per_material=40)
+    assert evaluation.n_patterns >= 120
+    assert set(evaluation.per_material) == set(training_lake.test_ids)
+    assert evaluation.accuracy > 0.5, f"chance is 1/3; got {evaluation.accuracy:.3f}"
+
+
+def test_run_folder_holds_checkpoints_metrics_and_model(training_lake, trained_run):
+    lake = open_lake(training_lake.url)
+    config = json.loads(lake.get_run_file("easy", "config.json"))
+    assert config["test_ids"] == training_lake.test_ids
+    assert config["config"]["lr"] == 0.01
+    metrics = json.loads(lake.get_run_file("easy", "metrics.json"))
+    assert len(metrics["history"]) == 5
+    assert all(0 <= h["val_accuracy"] <= 1 for h in metrics["history"])
+    run_folder = Path(lake.run_location("easy")[0])
+    assert list(run_folder.glob("checkpoint_*")), "Ray Train wrote no checkpoint in the run"
+    png = training_curve_png(training_lake.url, {}, "easy")
+    assert png.startswith(b"\x89PNG")
+
+
+def _args(training_lake, **values) -> argparse.Namespace:
+    return argparse.Namespace(lake=training_lake.url, storage_options={}, cfg=None, **values)
+
+
+def test_cli_evaluate_writes_confusion_csv_png_and_per_material(training_lake, trained_run, capsys):
+    args = _args(
+        training_lake, runs=["easy"], test_ids=None, patterns_per_material=20, ensemble=False
+    )
+    assert evaluate_handler(args) == 0
+    out = capsys.readouterr().out
+    assert "easy: accuracy" in out and "material t-sn" in out
+    lake = open_lake(training_lake.url)
+    rows = list(csv.reader(io.StringIO(lake.get_run_file("easy", "confusion.csv").decode())))
+    assert rows[0] == ["true\\predicted", "225", "227", "229"]
+    assert sum(int(v) for row in rows[1:] for v in row[1:]) == 3 * 20
+    assert lake.get_run_file("easy", "confusion.png").startswith(b"\x89PNG")
+    per_material = lake.get_run_file("easy", "per_material.csv").decode()
+    assert "t-ag" in per_material and "t-cr" in per_material
+
+
+def test_cli_predict_a_real_scan_gives_csv_and_phase_map(
+    training_lake, trained_run, nickel_scan_file, tmp_path, capsys
+):
+    args = _args(training_lake, run="easy", files=[nickel_scan_file], out=str(tmp_path))
+    assert predict_handler(args) == 0
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "patterns.csv").read_text())))
+    assert len(rows) == 9  # kikuchipy's 3 x 3 Ni scan
+    assert {r["row"] for r in rows} == {"0", "1", "2"}
+    for row in rows:
+        probabilities = [float(row[f"p_{c}"]) for c in (225, 227, 229)]
+        assert abs(sum(probabilities) - 1) < 1e-4
+        assert row["predicted"] == str((225, 227, 229)[probabilities.index(max(probabilities))])
+    assert (tmp_path / "patterns_phase_map.png").read_bytes().startswith(b"\x89PNG")
+    assert "9 patterns" in capsys.readouterr().out
+
+
+def test_predict_reads_an_image_folder(training_lake, trained_run, tmp_path):
+    import kikuchipy as kp
+    from PIL import Image
+
+    from train.predict import predict_files
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, pattern in enumerate(kp.data.nickel_ebsd_small().data.reshape(-1, 60, 60)[:4]):
+        Image.fromarray(pattern).save(folder / f"p{i}.png")
+    (prediction,) = predict_files(training_lake.url, {}, "easy", [str(folder)])
+    assert prediction.probabilities.shape == (4, 3)
+    assert not prediction.is_map
+
+
+def test_evaluating_a_missing_run_is_a_one_line_error(training_lake):
+    with pytest.raises(TrainingError, match="run 'nope'"):
+        evaluate_run(training_lake.url, {}, "nope")
+
+
+def test_overlapping_train_and_test_materials_are_refused(training_lake):
+    with pytest.raises(TrainingError, match="materials in train and test"):
+        train_supervised(
+            training_lake.url, {}, training_lake.train_ids, EASY_TASK, "bad",
+            test_ids=training_lake.train_ids[:1],
+        )  # fmt: skip

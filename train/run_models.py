@@ -1,0 +1,99 @@
+"""Load a finished run's network for inference, whatever kind of run it was.
+
+Supervised runs store one ResNet (``model``); MCD runs store a generator and two heads, whose
+softmax outputs are averaged. Either way :class:`LoadedRun` maps (N, 1, S, S) pre-processed
+patterns to class probabilities (N, C), in the order of ``classes``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from train.models import build_classifier, build_mcd_networks
+from train.runs import CLASSES_FILE, CONFIG_FILE, get_json, get_model
+from train.training_errors import TrainingError
+
+
+class _MCDProbabilities(nn.Module):
+    """Generator + two heads -> mean of the heads' softmax outputs."""
+
+    def __init__(self, generator: nn.Module, head1: nn.Module, head2: nn.Module) -> None:
+        super().__init__()
+        self.generator, self.head1, self.head2 = generator, head1, head2
+
+    def forward(self, patterns: torch.Tensor) -> torch.Tensor:
+        features = self.generator(patterns)
+        return (torch.softmax(self.head1(features), 1) + torch.softmax(self.head2(features), 1)) / 2
+
+
+class _SoftmaxClassifier(nn.Module):
+    """A classifier followed by softmax."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, patterns: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(patterns), 1)
+
+
+@dataclass
+class LoadedRun:
+    """A run ready for inference.
+
+    Attributes
+    ----------
+    run_id
+        The run's name.
+    kind
+        ``"supervised"`` or ``"mcd"``.
+    classes
+        Label values in output order.
+    config
+        The run's ``config.json`` (``config`` holds the training settings).
+    model
+        Module mapping (N, 1, S, S) patterns to probabilities (N, C), in eval mode.
+    """
+
+    run_id: str
+    kind: str
+    classes: list
+    config: dict[str, Any]
+    model: nn.Module
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The training settings (``SupervisedConfig`` or ``MCDConfig`` as a dict)."""
+        return self.config["config"]
+
+    @torch.no_grad()
+    def probabilities(self, patterns: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+        """Class probabilities (N, C) of prepared patterns, computed in chunks on the CPU."""
+        if len(patterns) == 0:
+            return torch.zeros((0, len(self.classes)))
+        return torch.cat([self.model(part) for part in torch.split(patterns, chunk)])
+
+
+def load_run(lake, run_id: str) -> LoadedRun:
+    """Read a run's config, classes and weights and rebuild its network (CPU, eval mode)."""
+    config = get_json(lake, run_id, CONFIG_FILE)
+    classes = get_json(lake, run_id, CLASSES_FILE)
+    state = get_model(lake, run_id)
+    kind = config.get("kind", "supervised")
+    arch = config["config"]["arch"]
+    if kind == "mcd":
+        nets = build_mcd_networks(len(classes), arch)
+        for name, module in nets.modules().items():
+            module.load_state_dict(state[name])
+        model: nn.Module = _MCDProbabilities(nets.generator, nets.head1, nets.head2)
+    elif kind == "supervised":
+        classifier = build_classifier(len(classes), arch)
+        classifier.load_state_dict(state["model"])
+        model = _SoftmaxClassifier(classifier)
+    else:
+        raise TrainingError(f"run {run_id!r}: unknown run kind {kind!r} in {CONFIG_FILE}")
+    return LoadedRun(run_id, kind, list(classes), config, model.eval())

@@ -1,0 +1,47 @@
+"""Label targets: which structure attribute a run learns to predict.
+
+The paper's relabeling (Yan et al. 2025) trains on the space group of the compositionally
+disordered structure; the true space group, point group, crystal system and Bravais lattice are
+the other targets. Each target name maps to one flat structure attribute of the lake
+(``docs/ARCHITECTURE.md``), which is what ``train.stream.StreamConfig.label`` takes.
+"""
+
+from __future__ import annotations
+
+from train.training_errors import TrainingError
+
+#: Target name (CLI ``--label``) -> flat structure attribute key in the lake.
+LABEL_TARGETS: dict[str, str] = {
+    "disordered_spacegroup": "disordered_spacegroup_number",
+    "spacegroup": "spacegroup_number",
+    "point_group": "point_group",
+    "crystal_system": "crystal_system",
+    "bravais_lattice": "bravais_lattice",
+}
+
+DEFAULT_TARGET = "disordered_spacegroup"
+
+
+def label_attribute(target: str) -> str:
+    """Return the structure attribute key for a label target.
+
+    Parameters
+    ----------
+    target
+        A key of :data:`LABEL_TARGETS` (e.g. ``"spacegroup"``) or already an attribute key
+        (e.g. ``"spacegroup_number"``, or a ``disordered_`` variant of the five labels).
+
+    Returns
+    -------
+    str
+        The attribute key the stream reads labels from.
+    """
+    if target in LABEL_TARGETS:
+        return LABEL_TARGETS[target]
+    if target in LABEL_TARGETS.values():
+        return target
+    disordered = {"disordered_" + v for v in LABEL_TARGETS.values()}
+    if target in disordered:
+        return target
+    choices = ", ".join(LABEL_TARGETS)
+    raise TrainingError(f"label target {target!r}: unknown; choose one of {choices}")

@@ -1,0 +1,115 @@
+"""Helpers used inside a Ray Train worker: device, precision, checkpoints, metric reduction.
+
+Everything here runs in the worker process, so it imports no lake code and holds no state
+between calls. On GPU the forward pass runs under bf16 autocast with channels-last tensors; on
+CPU in float32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ray.train
+import ray.train.torch
+import torch
+import torch.distributed as dist
+
+CHECKPOINT_STATE = "state.pt"
+
+
+def worker_device() -> torch.device:
+    """Return this worker's device (its GPU under ``use_gpu``, else the CPU)."""
+    return ray.train.torch.get_device()
+
+
+def precision_context(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA (the paper-scale setting), nothing on CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_device(patterns: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Move a (B, 1, H, W) batch to ``device``, channels-last on CUDA."""
+    if device.type == "cuda":
+        return patterns.to(device, non_blocking=True, memory_format=torch.channels_last)
+    return patterns.to(device)
+
+
+def prepare(module: torch.nn.Module, device: torch.device, ddp: bool = True) -> torch.nn.Module:
+    """Move a module to the worker's device (channels-last on CUDA) and wrap it in DDP."""
+    if device.type == "cuda":
+        module = module.to(memory_format=torch.channels_last)
+    if ddp:
+        return ray.train.torch.prepare_model(module)
+    return module.to(device)
+
+
+def unwrap(module: torch.nn.Module) -> torch.nn.Module:
+    """Return the plain module inside a DDP wrapper (for state dicts)."""
+    return module.module if hasattr(module, "module") else module
+
+
+def sum_across_workers(values: list[float], device: torch.device) -> list[float]:
+    """Sum a short list of numbers over all workers (identity without a process group)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return list(values)
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def maybe_fail(fault: dict[str, Any] | None, rank: int, epoch: int, step: int) -> None:
+    """Kill this worker process once, for the fault-tolerance test.
+
+    ``fault`` is ``{"rank": r, "epoch": e, "step": s, "marker": path, "delay_s": d}``: rank
+    ``r`` exits with ``os._exit(1)`` at that step the first time only, which it records by
+    creating ``marker``. It first waits ``d`` seconds (default 0) so that Ray Train's controller
+    has registered the previous epoch's checkpoint (it polls workers, so a crash right after a
+    report can otherwise race the registration on a loaded machine).
+    """
+    if not fault or fault.get("rank") != rank:
+        return
+    if epoch != fault.get("epoch", 0) or step != fault.get("step", 0):
+        return
+    marker = Path(fault["marker"])
+    if marker.exists():
+        return
+    marker.write_text(f"killed rank {rank} at epoch {epoch} step {step}\n")
+    time.sleep(float(fault.get("delay_s", 0.0)))
+    os._exit(1)
+
+
+def load_checkpoint_state() -> dict[str, Any] | None:
+    """Return the state dict of the latest reported checkpoint (after a restart), else None."""
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        return torch.load(Path(folder) / CHECKPOINT_STATE, map_location="cpu", weights_only=False)
+
+
+def report(metrics: dict[str, Any], state: dict[str, Any] | None, rank: int) -> None:
+    """Report epoch metrics from every worker; rank 0 also saves ``state`` as the checkpoint."""
+    if rank != 0 or state is None:
+        ray.train.report(metrics)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        torch.save(state, Path(folder) / CHECKPOINT_STATE)
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
+
+
+def batches_on_device(
+    stream: Any, epoch: int, rank: int, world_size: int, steps: int, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[str]]]:
+    """Iterate a stream shard, yielding (patterns, labels, material ids) on ``device``."""
+    for patterns, labels, mids in stream.batches(
+        epoch=epoch, rank=rank, world_size=world_size, steps=steps
+    ):
+        yield to_device(patterns, device), labels.to(device), list(mids)
