@@ -79,7 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _resolve_common(args: argparse.Namespace) -> None:
     cfg = load_config(args.config)
     args.cfg = cfg
-    args.lake = args.lake or str(cfg.lake.get("url", "./lake.zarr"))
+    from lake import canonical_url
+
+    # absolute, so Ray workers in other working directories see the same lake
+    args.lake = canonical_url(args.lake or str(cfg.lake.get("url", "./lake.zarr")))
     args.storage_options = dict(cfg.lake.get("storage_options", {}) or {})
 
 

@@ -44,7 +44,7 @@ class DemoSettings:
     lake_url: str = "./lake.zarr"
     report_dir: str = "demo-report"
     quick: bool = False
-    synthetic_per_group: int = 3
+    synthetic_per_group: int = 2
     npx: int = 40
     dmin_nm: float = 0.12
     energies_kev: tuple[float, float, float] = (15.0, 20.0, 5.0)
@@ -127,7 +127,7 @@ def _ingest(lake, settings: DemoSettings, console: Console) -> list[str]:
             lake,
             records,
             report,
-            total=settings.synthetic_per_group * 6,
+            total=settings.synthetic_per_group * len(PAPER_SPACE_GROUPS),
             description="synthetic cubic",
         )
     console.print(f"ingest: {report.summary()}")

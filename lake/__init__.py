@@ -15,6 +15,7 @@ from lake.errors import (
 )
 from lake.lake import Lake
 from lake.layout import FORMAT_VERSION
+from lake.store import canonical_url
 from lake.verify import VerifyReport
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "LakeReadOnlyError",
     "MasterUnavailableError",
     "VerifyReport",
+    "canonical_url",
 ]

@@ -33,6 +33,18 @@ def is_local_url(url: str) -> bool:
     return "://" not in url or url.startswith("file://")
 
 
+def canonical_url(url: str | os.PathLike[str]) -> str:
+    """The lake URL with a local path made absolute, so it means the same in every process.
+
+    Ray workers and actors run in other working directories than the driver: a relative path
+    such as ``./lake.zarr`` handed to them would name another folder.
+    """
+    text = os.fspath(url)
+    if is_local_url(text):
+        return os.path.abspath(text.removeprefix("file://"))
+    return text
+
+
 @dataclass(frozen=True)
 class StoreHandle:
     """Both views of one lake root: the Zarr store and a synchronous fsspec filesystem.

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lake import canonical_url
 from simulate.engines.base import bfactor_attrs
 from simulate.errors import SimulateError
 from simulate.jobs import Job
@@ -138,7 +139,7 @@ class Farm:
     ) -> None:
         if options.num_actors < 1:
             raise SimulateError(f"farm: num_actors={options.num_actors}, need at least 1")
-        self.lake_url = lake_url
+        self.lake_url = canonical_url(lake_url)
         self.storage_options = dict(storage_options or {})
         self.settings = settings
         self.options = options

@@ -10,10 +10,12 @@ from lake import Lake
 
 
 @pytest.mark.slow
-def test_demo_end_to_end_then_reuses_the_lake(tmp_path, capsys):
+def test_demo_end_to_end_then_reuses_the_lake(tmp_path, monkeypatch, capsys):
+    # a relative lake path, as `make demo` uses: Ray workers run in other directories
+    monkeypatch.chdir(tmp_path)
     lake_url = str(tmp_path / "lake.zarr")
     report = tmp_path / "report"
-    assert main(["--lake", lake_url, "demo", "--quick", "--report", str(report)]) == 0
+    assert main(["--lake", "lake.zarr", "demo", "--quick", "--report", "report"]) == 0
     out = capsys.readouterr().out
     assert "held-out accuracy" in out and "ebsdlake demo" in out
 

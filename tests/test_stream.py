@@ -186,6 +186,8 @@ def test_stream_errors_name_the_material(filled_lake):
         _ = PatternStream(url, options, ids, _cfg(variants=("b99",))).classes
     with pytest.raises(StreamError, match="scheduler"):
         _cfg(scheduler="mpi")
+    with pytest.raises(StreamError, match="device='cuda'.*Dask-on-Ray"):
+        _cfg(scheduler="ray", device="cuda")
 
 
 def test_preprocess_background_normalise_and_mask():
@@ -206,8 +208,17 @@ def test_preprocess_background_normalise_and_mask():
     assert (masked[:, 0, 0] == 0).all() and (masked[:, 20, 20] != 0).all()
 
 
-def test_stream_pickles_into_a_ray_worker(filled_lake, tmp_path):
+@pytest.fixture(scope="module")
+def local_ray():
+    """A small local Ray runtime of its own (``address="local"``: never joins a cluster that
+    another process on this machine may have started)."""
     ray = pytest.importorskip("ray")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_stream_pickles_into_a_ray_worker(local_ray, tmp_path):
     from lake import Lake
 
     url = str(tmp_path / "lake")  # memory:// is per process: use a path Ray workers can read
@@ -217,19 +228,50 @@ def test_stream_pickles_into_a_ray_worker(filled_lake, tmp_path):
     local = next(iter(stream.batches(0, rank=1, world_size=2, steps=1)))
     stream = pickle.loads(pickle.dumps(stream))
 
-    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
-    try:
+    @local_ray.remote
+    def take(s, rank):
+        patterns, labels, mids = next(iter(s.batches(0, rank=rank, world_size=2, steps=1)))
+        return patterns.numpy(), labels.numpy(), mids
 
-        @ray.remote
-        def take(s, rank):
-            patterns, labels, mids = next(iter(s.batches(0, rank=rank, world_size=2, steps=1)))
-            return patterns.numpy(), labels.numpy(), mids
-
-        remote = ray.get(take.remote(stream, 1))
-    finally:
-        ray.shutdown()
+    remote = local_ray.get(take.remote(stream, 1))
     np.testing.assert_array_equal(remote[0], local[0].numpy())
     assert remote[2] == local[2]
+
+
+def test_dask_on_ray_scheduler_renders_in_ray_tasks_and_matches_threads(local_ray, tmp_path):
+    from ray.util.dask import RayDaskCallback
+
+    class SubmittedTasks(RayDaskCallback):
+        """Counts the Dask tasks the Dask-on-Ray scheduler hands to Ray (on the driver)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.keys: list[str] = []
+
+        def _ray_postsubmit(self, task, key, deps, object_ref) -> None:
+            self.keys.append(str(key))
+
+    url = str(tmp_path / "lake")
+    _fill(url, {})
+    aug = AugmentConfig(crop_size=28, flip_ud=True, flip_lr=True, binning_factors=(1, 2))
+    changes = dict(augment=aug, preprocess=PreprocessConfig())
+    threads = PatternStream(url, {}, list(LABELS), _cfg(scheduler="threads", **changes))
+    want = list(threads.batches(epoch=1, steps=3))
+    # prefetch=0 computes one batch at a time: Ray's Dask callbacks only see the outermost
+    # of concurrent computes, so counting needs them sequential
+    sequential = PatternStream(url, {}, list(LABELS), _cfg(scheduler="ray", prefetch=0, **changes))
+    with SubmittedTasks() as submitted:
+        got = list(sequential.batches(epoch=1, steps=3))
+    assert sum("render_batch_array" in k for k in submitted.keys) == 3  # one Ray task a batch
+    ahead = PatternStream(url, {}, list(LABELS), _cfg(scheduler="ray", prefetch=2, **changes))
+    got_ahead = list(ahead.batches(epoch=1, steps=3))
+    for batches in (got, got_ahead):
+        for (p_ray, y_ray, m_ray), (p_thr, y_thr, m_thr) in zip(batches, want, strict=True):
+            assert p_ray.shape == (8, 1, 28, 28) and p_ray.dtype == torch.float32
+            assert torch.equal(p_ray, p_thr) and torch.equal(y_ray, y_thr) and m_ray == m_thr
+    np.testing.assert_array_equal(
+        ahead.reduced_master("t-1", "default"), threads.reduced_master("t-1", "default")
+    )
 
 
 def test_pattern_grid_writes_a_figure(filled_lake, tmp_path):
@@ -243,3 +285,117 @@ def test_pattern_grid_writes_a_figure(filled_lake, tmp_path):
 
     img = matplotlib.image.imread(out)
     assert img.shape[0] > 100 and img.shape[1] > 200 and img.std() > 0.05
+
+
+# ------------------------------------------------------------------ fast paths vs references
+# Each fast path replaced a straightforward implementation; the reference is kept here (or in
+# train.blur) and the two must agree: exactly where only the memory layout changed, and to
+# float32 rounding (stated tolerances) where the arithmetic was regrouped.
+
+
+def _reference_geometric(x, cfg, generator):
+    """The stream's former crop-then-flip: per-pattern slices, torch.flip, torch.where."""
+    n, h, w = x.shape
+    if cfg.crop_size:
+        s = int(cfg.crop_size)
+        tops = torch.randint(h - s + 1, (n,), generator=generator)
+        lefts = torch.randint(w - s + 1, (n,), generator=generator)
+        x = torch.stack(
+            [
+                x[i, t : t + s, lf : lf + s]
+                for i, (t, lf) in enumerate(zip(tops, lefts, strict=True))
+            ]
+        )
+    if cfg.flip_ud:
+        flip = torch.rand(n, generator=generator) < 0.5
+        x = torch.where(flip[:, None, None], x.flip(-2), x)
+    if cfg.flip_lr:
+        flip = torch.rand(n, generator=generator) < 0.5
+        x = torch.where(flip[:, None, None], x.flip(-1), x)
+    return x
+
+
+def _test_patterns(n: int = 6, shape: tuple[int, int] = (48, 48)) -> torch.Tensor:
+    """Real projected Ni patterns (positive, banded), as the stream's blur sees them."""
+    from train.orientations import sample_so3
+    from train.projection import Projector
+
+    master = torch.as_tensor(_ni_planes())[None]
+    return Projector(Detector.paper(shape=shape))(master, np.zeros(n, int), sample_so3(n, 4))
+
+
+@pytest.mark.parametrize("shape", [(48, 48), (30, 52)])
+@pytest.mark.parametrize("sigma_px", [0.8, 6.0, 40.0])  # 40 px: radius clamped to the side
+def test_matrix_blur_equals_padded_convolution(shape, sigma_px):
+    from train.blur import gaussian_blur, gaussian_blur_reference
+
+    x = _test_patterns(4, shape)
+    fast, ref = gaussian_blur(x, sigma_px), gaussian_blur_reference(x, sigma_px)
+    assert fast.shape == ref.shape == x.shape
+    assert float((fast - ref).abs().max()) <= 1e-5 * float(x.abs().max())
+    # the operator keeps the mean of a constant image (rows of the matrix sum to 1)
+    flat = gaussian_blur(torch.full((1, *shape), 3.0), sigma_px)
+    assert torch.allclose(flat, torch.full_like(flat, 3.0), atol=1e-5)
+
+
+def test_grouped_augmentations_equal_per_pattern_reference():
+    from train.augment import _bin
+    from train.blur import gaussian_blur_each, gaussian_blur_reference
+
+    x = _test_patterns(5, (40, 40))
+    sigmas = torch.tensor([0.5, 1.7, 0.0, 3.2, 1.0])
+    each = gaussian_blur_each(x, sigmas)
+    for i, s in enumerate(sigmas.tolist()):
+        ref = gaussian_blur_reference(x[i : i + 1], s)[0]
+        assert float((each[i] - ref).abs().max()) <= 1e-5 * float(x.abs().max()), s
+    # grouped binning == binning one pattern at a time with the same drawn factors
+    cfg = AugmentConfig(binning_factors=(1, 2, 4))
+    from train.augment import degrade
+
+    out = degrade(x, cfg, torch.Generator().manual_seed(9))
+    pick = torch.randint(3, (5,), generator=torch.Generator().manual_seed(9))
+    ref = torch.stack(
+        [_bin(x[i : i + 1], cfg.binning_factors[int(k)])[0] for i, k in enumerate(pick)]
+    )
+    assert len(set(pick.tolist())) > 1 and torch.equal(out, ref)
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        AugmentConfig.paper(),
+        AugmentConfig(crop_size=30),
+        AugmentConfig(flip_ud=True),
+        AugmentConfig(crop_size=33, flip_lr=True),
+    ],
+)
+def test_crop_and_flip_copies_equal_reference(cfg):
+    from train.augment import _windows_cpu, _windows_gather, geometric
+
+    x = torch.randn(16, 36, 36) if cfg.crop_size != 224 else torch.randn(8, 229, 229)
+    ref = _reference_geometric(x, cfg, torch.Generator().manual_seed(5))
+    assert torch.equal(geometric(x, cfg, torch.Generator().manual_seed(5)), ref)
+    # the gather used on GPUs gives the same windows as the CPU strided copies
+    n = x.shape[0]
+    tops, lefts = torch.randint(3, (n,)), torch.randint(3, (n,))
+    ud, lr = torch.rand(n) < 0.5, torch.rand(n) < 0.5
+    size = (x.shape[1] - 2, x.shape[2] - 2)
+    assert torch.equal(
+        _windows_cpu(x, size, tops, lefts, ud, lr), _windows_gather(x, size, tops, lefts, ud, lr)
+    )
+
+
+@pytest.mark.parametrize("operation", ["divide", "subtract"])
+@pytest.mark.parametrize("normalize", ["zscore", "minmax", "none"])
+def test_fused_background_and_normalisation_equal_tensor_ops(operation, normalize):
+    from train.preprocess import preprocess_tensor
+
+    x = _test_patterns(6, (44, 44))
+    cfg = PreprocessConfig(dynamic_operation=operation, normalize=normalize, circular_mask=True)
+    fused = preprocess_tensor(x, cfg)
+    tensor_ops = preprocess_tensor(x, cfg, cpu_kernel=False)
+    scale = float(tensor_ops.abs().max())
+    assert float((fused - tensor_ops).abs().max()) <= 1e-5 * scale
+    if normalize == "zscore":
+        inside = fused[:, 22, 22]
+        assert inside.abs().max() > 0.01  # not all zeros: the mask keeps the centre

@@ -28,6 +28,7 @@ import dask
 import numpy as np
 import torch
 
+from lake import canonical_url
 from train.augment import AugmentConfig, degrade, geometric, jittered_pcs
 from train.detector import Detector
 from train.orientations import sample_so3
@@ -159,7 +160,7 @@ class PatternStream:
             raise StreamError(f"{lake_url}: the stream needs at least one material id")
         if len(set(ids)) != len(ids):
             raise StreamError(f"{lake_url}: material_ids contain duplicates")
-        self.lake_url = str(lake_url)
+        self.lake_url = canonical_url(lake_url)
         self.storage_options = dict(storage_options or {})
         self.material_ids = ids
         self.cfg = cfg or StreamConfig()
