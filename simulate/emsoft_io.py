@@ -32,20 +32,10 @@ EMSOFT_CRYSTAL_SYSTEMS = {
 
 
 def crystal_system_of(number: int) -> str:
-    """Crystal system of space group ``number`` (1-230)."""
-    bounds = (
-        (2, "triclinic"),
-        (15, "monoclinic"),
-        (74, "orthorhombic"),
-        (142, "tetragonal"),
-        (167, "trigonal"),
-        (194, "hexagonal"),
-        (230, "cubic"),
-    )
-    for upper, name in bounds:
-        if number <= upper:
-            return name
-    raise ValueError(f"space group {number} is not 1-230")
+    """Crystal system of space group ``number`` (1-230), as ingest labels it."""
+    from ingest.spacegroups import crystal_system
+
+    return crystal_system(int(number))
 
 
 def _scalar(group, name: str, path: Path) -> Any:
