@@ -26,6 +26,14 @@ def _attach_patterns_option(lake_sub: argparse._SubParsersAction) -> None:
         "--out", default=None, help="figure path for --patterns (default MATERIAL-patterns.png)"
     )
     show.add_argument("--seed", type=int, default=0, help="orientation seed for --patterns")
+    show.add_argument(
+        "--with",
+        dest="with_materials",
+        nargs="+",
+        default=[],
+        metavar="MATERIAL",
+        help="more materials as further rows of the --patterns grid",
+    )
     lake_show = show.get_default("func")
 
     def show_with_patterns(args: argparse.Namespace) -> int:
@@ -34,7 +42,7 @@ def _attach_patterns_option(lake_sub: argparse._SubParsersAction) -> None:
             return code
         from train.figures import pattern_grid
 
-        materials = args.material if isinstance(args.material, list) else [args.material]
+        materials = [args.material, *args.with_materials]
         out = Path(args.out or f"{materials[0]}-patterns.png")
         path = pattern_grid(
             args.lake, args.storage_options, materials, args.patterns, out, seed=args.seed

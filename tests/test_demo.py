@@ -37,6 +37,11 @@ def test_demo_end_to_end_then_reuses_the_lake(tmp_path, monkeypatch, capsys):
     assert len(complete) >= 6
     assert lake.verify().ok and not lake.verify().incomplete and not lake.verify().corrupt
 
+    # `lake show --patterns` draws a grid of projected patterns from the same lake
+    args = ["--lake", "lake.zarr", "lake", "show", "proto-Ni", "--patterns", "3"]
+    assert main([*args, "--with", "proto-W", "proto-Si", "--out", "grid.png"]) == 0
+    assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
     # A second run reuses the lake: no simulation is redone.
     again = run_demo(DemoSettings(lake_url=lake_url, report_dir=str(report), quick=True))
     assert again.masters == len(complete)
