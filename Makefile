@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade --quiet "pip>=24"
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	$(BIN)/python -m infra.warmup
 	@touch $(STAMP)
 
 demo: $(STAMP)
