@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -94,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if args.verbose:
+        os.environ.setdefault("EBSDLAKE_RAY_LOG_LEVEL", "INFO")
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else EXIT_USER_ERROR

@@ -51,7 +51,7 @@ class DemoSettings:
     mc_electrons: int = 20_000
     bethe: tuple[float, float, float] = (4.0, 8.0, 50.0)
     time_limit_s: float = 300.0
-    epochs: int = 8
+    epochs: int = 14
     patterns_per_material: int = 48
     batch_size: int = 32
     image_size: int = 64

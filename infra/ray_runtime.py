@@ -31,10 +31,15 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
     import ray
 
     if not ray.is_initialized():
+        # Ray's own library logs (Train controller chatter, a placement-group cleaner that
+        # warns every second without the dashboard's state API) are kept to errors unless
+        # EBSDLAKE_RAY_LOG_LEVEL asks for more; our progress output is the driver's.
+        level = os.environ.get("EBSDLAKE_RAY_LOG_LEVEL", "ERROR").upper()
         kwargs: dict = {
             "ignore_reinit_error": True,
             "include_dashboard": False,
             "log_to_driver": True,
+            "logging_config": ray.LoggingConfig(log_level=level),
         }
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         target = address or os.environ.get("RAY_ADDRESS") or "local"
