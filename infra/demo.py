@@ -9,9 +9,8 @@ holds, so a second run skips finished simulations.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -58,7 +57,6 @@ class DemoSettings:
     holdout_folds: int = 4
     seed: int = 0
     prototypes: tuple[str, ...] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def effective(self) -> DemoSettings:
         """The settings actually run: ``quick`` shrinks everything to test size."""
