@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import kikuchipy as kp
 import numpy as np
 import pytest
 import torch
@@ -12,7 +13,6 @@ from train.detector import Detector, DetectorError
 from train.orientations import reduce_to_fundamental_zone, sample_so3
 from train.projection import ProjectionError, Projector, energy_reduced_master
 
-kp = pytest.importorskip("kikuchipy")
 NI_MASTER = (
     Path(kp.__file__).parent / "data/emsoft_ebsd_master_pattern/ni_mc_mp_20kv_uint8_gzip_opts9.h5"
 )
@@ -56,6 +56,18 @@ def test_fused_and_torch_backends_match(ni_master):
     a = Projector(det, backend="fused")(master, np.zeros(6, int), q)
     b = Projector(det, backend="torch")(master, np.zeros(6, int), q)
     assert torch.allclose(a, b, rtol=1e-3, atol=1e-2 * float(master.max()))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_projection_matches_the_cpu_kernel(ni_master):
+    master = torch.as_tensor(np.asarray(ni_master.data))[None]
+    det = Detector.paper(shape=(60, 60))
+    q = sample_so3(16, seed=5)
+    cpu = Projector(det, backend="fused")(master, np.zeros(16, int), q)
+    gpu = Projector(det, device="cuda")(master.cuda(), np.zeros(16, int), q)
+    assert gpu.device.type == "cuda"
+    r = _pearson(cpu.numpy().reshape(16, -1), gpu.cpu().numpy().reshape(16, -1))
+    assert r.min() >= 0.9999
 
 
 def test_mixed_material_batch_reads_each_samples_own_master(ni_master):

@@ -6,6 +6,7 @@ import pickle
 from collections import Counter
 from pathlib import Path
 
+import kikuchipy as kp
 import numpy as np
 import pytest
 import torch
@@ -16,7 +17,6 @@ from train.preprocess import PreprocessConfig, preprocess
 from train.sampling import balanced_indices, grouped_folds
 from train.stream import PatternStream, StreamConfig, StreamError
 
-kp = pytest.importorskip("kikuchipy")
 NI_MASTER = (
     Path(kp.__file__).parent / "data/emsoft_ebsd_master_pattern/ni_mc_mp_20kv_uint8_gzip_opts9.h5"
 )
@@ -212,7 +212,8 @@ def test_preprocess_background_normalise_and_mask():
 def local_ray():
     """A small local Ray runtime of its own (``address="local"``: never joins a cluster that
     another process on this machine may have started)."""
-    ray = pytest.importorskip("ray")
+    import ray
+
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()

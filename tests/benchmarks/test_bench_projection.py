@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import kikuchipy as kp
 import numpy as np
 import pytest
 import torch
@@ -21,7 +22,6 @@ from train.detector import Detector
 from train.orientations import sample_so3
 from train.projection import Projector
 
-kp = pytest.importorskip("kikuchipy")
 NI = Path(kp.__file__).parent / "data/emsoft_ebsd_master_pattern/ni_mc_mp_20kv_uint8_gzip_opts9.h5"
 THREADS = 2
 SIZE, BATCH = 229, 32
@@ -186,7 +186,8 @@ def test_stream_stages_fast_vs_reference(ni_signal):
 
 def test_stream_schedulers_sync_threads_ray(bench_lake, ni_signal):
     """The same batches through Dask's sync and threaded schedulers and Dask-on-Ray."""
-    ray = pytest.importorskip("ray")
+    import ray
+
     from train.stream import PatternStream
 
     url, ids = bench_lake
@@ -217,7 +218,8 @@ def test_stream_schedulers_sync_threads_ray(bench_lake, ni_signal):
 
 
 def test_stream_vs_resnet18_consumer(bench_lake, ni_signal):
-    torchvision = pytest.importorskip("torchvision")
+    import torchvision
+
     from train.stream import PatternStream
 
     url, ids = bench_lake
