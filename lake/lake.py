@@ -308,4 +308,7 @@ def _missing_lake_message(handle: StoreHandle) -> str:
             bucket_exists = True
         if not bucket_exists:
             return f"{handle.url}: bucket {bucket!r} does not exist"
-    return f"{handle.url}: no lake here (no root zarr.json); open with mode='a' to create one"
+    return (
+        f"{handle.url}: no lake here (no root zarr.json); check the URL, or create one by "
+        "ingesting into it (`ebsdlake --lake URL ingest ...`, or Lake.open(url, mode='a'))"
+    )
