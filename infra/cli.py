@@ -22,17 +22,8 @@ EXIT_USER_ERROR = 2
 
 
 def _register_stage(module_name: str, subparsers: argparse._SubParsersAction) -> object | None:
-    """Let one package add its commands; a package not built yet gets a "not yet" placeholder."""
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        stage = module_name.split(".")[0]
-        placeholder = subparsers.add_parser(stage, help=f"{stage} (not yet built)")
-        placeholder.set_defaults(func=lambda args: print(f"not yet: {stage}") or 0)
-        return None
-    return module.register(subparsers)
+    """Let one package add its commands; returns what its ``register`` returns."""
+    return importlib.import_module(module_name).register(subparsers)
 
 
 def _version() -> str:

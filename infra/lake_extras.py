@@ -7,7 +7,6 @@ EMsoft files into the lake (simulate) are attached here, next to the lake's own 
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
 
 
@@ -55,11 +54,7 @@ def _attach_patterns_option(lake_sub: argparse._SubParsersAction) -> None:
 
 def register(lake_sub: argparse._SubParsersAction) -> None:
     """Add the cross-stage lake commands to the ``lake`` command group."""
+    from simulate.cli import register_lake_import
+
     _attach_patterns_option(lake_sub)
-    try:
-        simulate_cli = importlib.import_module("simulate.cli")
-    except ModuleNotFoundError:
-        return
-    register_import = getattr(simulate_cli, "register_lake_import", None)
-    if register_import is not None:
-        register_import(lake_sub)
+    register_lake_import(lake_sub)
