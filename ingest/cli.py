@@ -1,4 +1,4 @@
-"""``ebsdlake ingest prototypes|synthetic|mp|cif``: put structures into the lake."""
+"""``ebsdlake ingest prototypes|synthetic|decorated|mp|cif``: put structures into the lake."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ingest.writer import IngestReport, ingest, require_some
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``ingest`` and its four sources to the ``ebsdlake`` parser."""
+    """Add ``ingest`` and its five sources to the ``ebsdlake`` parser."""
     parser = subparsers.add_parser("ingest", help="put crystal structures into the lake")
     sources = parser.add_subparsers(dest="source", metavar="SOURCE", required=True)
 
@@ -37,6 +37,26 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     syn.add_argument("--min-distance", type=float, default=1.8, help="Angstrom (1.8)")
     syn.set_defaults(func=_synthetic)
 
+    dec = sources.add_parser(
+        "decorated",
+        help="classic cubic structure types (L1_2, B2, B3...) decorated with pool elements",
+    )
+    dec.add_argument(
+        "--types", nargs="+", metavar="TYPE", help="structure types (default: all; see docs)"
+    )
+    dec.add_argument("--per-type", type=int, default=4, help="crystals per type (4)")
+    dec.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    dec.add_argument("--elements", nargs="+", help="element pool (default: Ti-Cu, neighbours in Z)")
+    dec.add_argument(
+        "--volume-per-atom",
+        nargs=2,
+        type=float,
+        metavar=("MIN", "MAX"),
+        default=(11.0, 14.0),
+        help="Angstrom^3 per atom (11 14)",
+    )
+    dec.set_defaults(func=_decorated)
+
     mp = sources.add_parser("mp", help="Materials Project (needs MP_API_KEY)")
     mp.add_argument("--paper-preset", action="store_true", help="Yan et al. 2025 selection")
     mp.add_argument("--spacegroups", help="e.g. 221,225 or 195-230")
@@ -56,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     cif.set_defaults(func=_cif)
 
-    for sub in (proto, syn, mp, cif):
+    for sub in (proto, syn, dec, mp, cif):
         sub.add_argument(
             "--symprec",
             type=float,
@@ -115,6 +135,29 @@ def _synthetic(args) -> int:
     records = generate(groups, args.per_group, args.seed, params, on_reject=report.reject)
     total = len(groups) * args.per_group
     ingest(_open_lake(args), records, report, total=total, description="synthetic")
+    return _finish(report)
+
+
+def _decorated(args) -> int:
+    from ingest.structure_types import (
+        NEIGHBOUR_ELEMENTS,
+        generate_decorated,
+        parse_structure_types,
+    )
+
+    types = parse_structure_types(args.types)
+    report = IngestReport()
+    records = generate_decorated(
+        types,
+        args.per_type,
+        args.seed,
+        elements=args.elements or NEIGHBOUR_ELEMENTS,
+        volume_per_atom=tuple(args.volume_per_atom),
+        symprec=_symprec(args),
+        on_reject=report.reject,
+    )
+    total = len(types) * args.per_type
+    ingest(_open_lake(args), records, report, total=total, description="decorated")
     return _finish(report)
 
 

@@ -29,7 +29,7 @@ from ingest.labels import (
 )
 from ingest.standardize import Site, spglib_cell, standardize
 
-SOURCES = ("mp", "prototype", "synthetic", "cif")
+SOURCES = ("mp", "prototype", "synthetic", "decorated", "cif")
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,12 @@ class StructureRecord:
     Attributes
     ----------
     material_id
-        Lake id (``mp-149``, ``proto-NiAl``, ``syn-225-<hash>``, ``cif-<name>-<hash>``).
+        Lake id (``mp-149``, ``proto-NiAl``, ``syn-225-<hash>``, ``dec-B2-CoFe-0``,
+        ``cif-<name>-<hash>``).
     structure
         Conventional standard cell (pymatgen; Angstrom).
     source
-        One of ``"mp"``, ``"prototype"``, ``"synthetic"``, ``"cif"``.
+        One of ``"mp"``, ``"prototype"``, ``"synthetic"``, ``"decorated"``, ``"cif"``.
     labels
         True symmetry labels.
     disordered

@@ -24,7 +24,8 @@ import json
 import sys
 from pathlib import Path
 
-from train.protocol import run_protocol
+from train.protocol import holdout_split, material_labels, run_protocol, trainable_materials
+from train.runs import open_lake
 from train.supervised import SupervisedConfig
 from train.training_errors import TrainingError
 
@@ -40,8 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--arch", default="resnet18")
     parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument(
+        "--detector-size", type=int, default=240, help="projected side before the crop (240)"
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr-step-epochs", type=int, default=7, help="lr x0.9 every N epochs")
     parser.add_argument("--steps-per-epoch", type=int, default=None)
     parser.add_argument("--patterns-per-material", type=int, default=100)
     parser.add_argument("--workers", type=int, default=1)
@@ -70,6 +75,18 @@ def results_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def shared_holdout(
+    lake_url: str, options: dict, config: SupervisedConfig, labels: list[str], fraction: float
+) -> list[str]:
+    """One held-out set for every label (so their test accuracies compare the same materials):
+    stratified on the tuple of all the labels, ``fraction`` of each combination."""
+    lake = open_lake(lake_url, options, mode="r")
+    ids = trainable_materials(lake, config.variants)
+    per_label = [material_labels(lake, ids, label) for label in labels]
+    combined = [tuple(values) for values in zip(*per_label, strict=True)]
+    return holdout_split(ids, combined, fraction, config.seed)[1]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the protocol for each label and write the tables."""
     args = parse_args(argv)
@@ -77,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     base = SupervisedConfig(
         arch=args.arch, epochs=args.epochs, image_size=args.image_size,
+        detector_shape=(args.detector_size, args.detector_size), lr_step_epochs=args.lr_step_epochs,
         batch_size=args.batch_size, lr=args.lr, steps_per_epoch=args.steps_per_epoch,
         patterns_per_material=args.patterns_per_material, num_workers=args.workers,
         use_gpu=args.gpu, seed=args.seed,
@@ -84,11 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     try:
         options = json.loads(args.storage_options)
+        test_ids = shared_holdout(args.lake, options, base, args.labels, args.holdout_fraction)
+        print(f"held out {len(test_ids)} materials for every label: {' '.join(test_ids)}")
         for label in args.labels:
             summary = run_protocol(
                 args.lake, options, base.refine(label=label), f"{args.run_prefix}-{label}",
-                folds=args.folds, holdout_fraction=args.holdout_fraction,
-                ray_address=args.ray_address,
+                folds=args.folds, test_ids=test_ids, ray_address=args.ray_address,
             )  # fmt: skip
             rows.append(summary)
             print(
