@@ -1,8 +1,8 @@
-"""``ebsdlake train | evaluate | predict``: the training side's subcommands.
+"""``ebsdlake train | evaluate | predict | bench science``: the training side's subcommands.
 
 ``register(subparsers)`` is called by ``infra.cli``; handlers return an exit code and raise
 ``TrainingError`` (a ValueError) for user errors, which infra prints as one line.
-The paper-scale protocol script is ``scripts/science_protocol.py``.
+``bench science`` runs the paper's true-vs-disordered experiment (``train.science``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def _default(args: argparse.Namespace, key: str, fallback: Any) -> Any:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``train``, ``evaluate`` and ``predict`` to the ``ebsdlake`` parser."""
+    """Add ``train``, ``evaluate``, ``predict`` and ``bench`` to the ``ebsdlake`` parser."""
     train = subparsers.add_parser(
         "train",
         help="train a space-group classifier (supervised k-fold protocol or MCD) on Ray Train",
@@ -70,6 +70,73 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("files", nargs="+", metavar="FILE")
     predict.add_argument("--out", default="predictions", help="output folder")
     predict.set_defaults(func=predict_handler)
+
+    _register_bench(subparsers)
+
+
+def _register_bench(subparsers: argparse._SubParsersAction) -> None:
+    """``ebsdlake bench science``: the paper's experiment on a lake, written as a table."""
+    bench = subparsers.add_parser("bench", help="the paper's experiment at any scale")
+    kinds = bench.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    science = kinds.add_parser(
+        "science",
+        help="true vs disordered labels: k-fold CV + held-out test per label, results table",
+        description=(
+            "Run the supervised protocol (grouped k-fold CV, final model, held-out materials "
+            "shared by every label) once per label target and write results.md / results.csv. "
+            "Defaults are the paper's (ResNet18, 224 px, batch 128, SGD lr 1e-3, 5 folds)."
+        ),
+    )
+    science.add_argument(
+        "--labels", nargs="+", default=["spacegroup", "disordered_spacegroup"],
+        choices=sorted(LABEL_TARGETS), metavar="LABEL",
+        help="label targets (spacegroup disordered_spacegroup)",
+    )  # fmt: skip
+    science.add_argument("--folds", type=int, default=5, help="CV folds (5)")
+    science.add_argument("--holdout-fraction", type=float, default=0.2, help="(0.2)")
+    science.add_argument("--epochs", type=int, default=10, help="(10)")
+    science.add_argument("--arch", default="resnet18", help="resnet18 (or resnet10 for tests)")
+    science.add_argument("--image-size", type=int, default=224, help="network input px (224)")
+    science.add_argument(
+        "--detector-size", type=int, default=240, help="projected side before the crop (240)"
+    )
+    science.add_argument("--batch-size", type=int, default=128, help="(128)")
+    science.add_argument("--lr", type=float, default=1e-3, help="SGD learning rate (1e-3)")
+    science.add_argument("--lr-step-epochs", type=int, default=7, help="lr x0.9 every N (7)")
+    science.add_argument("--steps-per-epoch", type=int, default=None)
+    science.add_argument("--patterns-per-material", type=int, default=100, help="(100)")
+    science.add_argument("--variants", nargs="+", default=["default"])
+    science.add_argument("--workers", type=int, default=1, help="Ray Train workers (1)")
+    science.add_argument("--gpu", action="store_true", help="one GPU per worker")
+    science.add_argument("--seed", type=int, default=0)
+    science.add_argument("--run-prefix", default="science", help="run ids <prefix>-<label>")
+    science.add_argument("--out", required=True, help="folder for results.md and results.csv")
+    science.set_defaults(func=science_handler)
+
+
+def science_handler(args: argparse.Namespace) -> int:
+    """``ebsdlake bench science``: one protocol per label on a shared held-out set."""
+    from infra.ray_runtime import ensure_ray
+    from train.science import results_table, run_science
+    from train.supervised import SupervisedConfig
+
+    address = getattr(getattr(args.cfg, "ray", None), "address", None) or None
+    ensure_ray(address, getattr(getattr(args.cfg, "ray", None), "num_cpus", None) or None)
+    config = SupervisedConfig(
+        arch=args.arch, epochs=args.epochs, image_size=args.image_size,
+        detector_shape=(args.detector_size, args.detector_size), batch_size=args.batch_size,
+        lr=args.lr, lr_step_epochs=args.lr_step_epochs, steps_per_epoch=args.steps_per_epoch,
+        patterns_per_material=args.patterns_per_material, variants=tuple(args.variants),
+        num_workers=args.workers, use_gpu=args.gpu, seed=args.seed,
+    )  # fmt: skip
+    config.validate()
+    rows = run_science(
+        args.lake, args.storage_options, config, args.labels, args.out, folds=args.folds,
+        holdout_fraction=args.holdout_fraction, run_prefix=args.run_prefix, ray_address=address,
+    )  # fmt: skip
+    print(results_table(rows), end="")
+    print(f"wrote {args.out}/results.md and results.csv")
+    return 0
 
 
 def _run_id(args: argparse.Namespace, kind: str) -> str:
