@@ -25,14 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     syn.add_argument("--seed", type=int, default=0, help="random seed (0)")
     syn.add_argument("--elements", nargs="+", help="element pool (default: 12 common metals)")
     syn.add_argument("--n-elements", type=int, default=2, help="distinct elements (2)")
-    syn.add_argument(
-        "--volume-per-atom",
-        nargs=2,
-        type=float,
-        metavar=("MIN", "MAX"),
-        default=(10.0, 30.0),
-        help="Angstrom^3 per atom (10 30)",
-    )
+    _add_volume_per_atom(syn, (10.0, 30.0))
     syn.add_argument("--max-wyckoff", type=int, default=2, help="most Wyckoff sites (2)")
     syn.add_argument("--min-distance", type=float, default=1.8, help="Angstrom (1.8)")
     syn.set_defaults(func=_synthetic)
@@ -47,14 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     dec.add_argument("--per-type", type=int, default=4, help="crystals per type (4)")
     dec.add_argument("--seed", type=int, default=0, help="random seed (0)")
     dec.add_argument("--elements", nargs="+", help="element pool (default: Ti-Cu, neighbours in Z)")
-    dec.add_argument(
-        "--volume-per-atom",
-        nargs=2,
-        type=float,
-        metavar=("MIN", "MAX"),
-        default=(11.0, 14.0),
-        help="Angstrom^3 per atom (11 14)",
-    )
+    _add_volume_per_atom(dec, (11.0, 14.0))
     dec.set_defaults(func=_decorated)
 
     mp = sources.add_parser("mp", help="Materials Project (needs MP_API_KEY)")
@@ -84,6 +70,18 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             help=f"spglib tolerance in Angstrom (default [ingest] symprec or {DEFAULT_SYMPREC})",
         )
     return parser
+
+
+def _add_volume_per_atom(parser: argparse.ArgumentParser, default: tuple[float, float]) -> None:
+    """``--volume-per-atom MIN MAX`` (Angstrom^3) with ``default``."""
+    parser.add_argument(
+        "--volume-per-atom",
+        nargs=2,
+        type=float,
+        metavar=("MIN", "MAX"),
+        default=default,
+        help=f"Angstrom^3 per atom ({default[0]:g} {default[1]:g})",
+    )
 
 
 def _symprec(args) -> float:

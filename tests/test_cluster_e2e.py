@@ -80,6 +80,15 @@ def test_ingest_simulate_train_on_two_nodes_with_an_s3_lake(
          "--test-ids", *test_ids, "--patterns-per-material", "4"]
     ) == 0  # fmt: skip
     assert "cluster-run" in lake.run_ids()
+    # Ray Train wrote its checkpoints into the S3 lake's run folder, not to local disk
+    import fsspec
+
+    run_url, options = lake.run_location("cluster-run")
+    fs = fsspec.filesystem("s3", **options)
+    listed = [p.rsplit("/", 1)[-1] for p in fs.ls(run_url.removeprefix("s3://"))]
+    checkpoints = [name for name in listed if name.startswith("checkpoint_")]
+    assert checkpoints, f"no checkpoint in {run_url}: {listed}"
+    assert fs.ls(f"{run_url.removeprefix('s3://')}/{checkpoints[-1]}"), "empty checkpoint"
     assert main(["evaluate", "cluster-run", "--patterns-per-material", "4"]) == 0
     evaluation = json.loads(lake.get_run_file("cluster-run", "evaluation.json"))
     assert evaluation["n_patterns"] == 4 * len(test_ids)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,65 +21,40 @@ from train import worker
 from train.experimental import TargetSet, TargetSpec, load_target_set
 from train.mcd_steps import make_optimizers, mcd_step
 from train.models import build_mcd_networks
+from train.run_config import StreamedRunConfig
 from train.supervised import RunResult, steps_for, stream_config_for
-from train.targets import DEFAULT_TARGET, label_attribute
 from train.training_errors import TrainingError
 
 TARGET_PREDICTIONS_FILE = "target_predictions.json"
 
 
 @dataclass(frozen=True)
-class MCDConfig:
+class MCDConfig(StreamedRunConfig):
     """Settings of one MCD run (the paper's values are the defaults).
+
+    The stream, scaling and model fields are :class:`train.run_config.StreamedRunConfig`'s, with
+    the paper's MCD values: ``arch`` ResNet50, 20 epochs, ``lr`` 2e-4 (Adam, generator and
+    heads); ``variants`` should list the default and the random-B variants. MCD adds:
 
     Attributes
     ----------
-    label, arch, weights_path, epochs, patterns_per_material, steps_per_epoch, batch_size,
-    image_size, detector_shape, augment, variants, energy, num_workers, use_gpu, max_failures,
-    seed, stream_device, fault
-        As in ``train.supervised.SupervisedConfig``; ``arch`` defaults to ``resnet50``,
-        ``epochs`` to 20, ``batch_size`` to 128, ``variants`` should list the default and the
-        random-B variants.
-    lr
-        Adam learning rate of generator and heads (paper: 2e-4).
     repeats
         Generator steps per mini-batch in step C (paper: n = 4).
     top_n
         Target patterns kept per phase (source file) by image quality (paper: 100).
     """
 
-    label: str = DEFAULT_TARGET
     arch: str = "resnet50"
-    weights_path: str | None = None
     epochs: int = 20
-    patterns_per_material: int = 100
-    steps_per_epoch: int | None = None
-    batch_size: int = 128
-    image_size: int = 224
-    detector_shape: tuple[int, int] = (240, 240)
     lr: float = 2e-4
     repeats: int = 4
     top_n: int | None = 100
-    augment: bool = True
-    variants: tuple[str, ...] = ("default",)
-    energy: str | float = "weighted"
-    num_workers: int = 1
-    use_gpu: bool = False
-    max_failures: int = 2
-    seed: int = 0
-    stream_device: str = "cpu"
-    fault: dict[str, Any] | None = field(default=None, compare=False)
-
-    def refine(self, **changes: Any) -> MCDConfig:
-        """Return a copy with ``changes`` applied."""
-        return dataclasses.replace(self, **changes)
 
     def validate(self) -> None:
         """Raise :class:`TrainingError` naming the first bad field."""
-        label_attribute(self.label)
-        for name in ("epochs", "batch_size", "image_size", "repeats", "num_workers"):
-            if getattr(self, name) < 1:
-                raise TrainingError(f"MCD config {name}={getattr(self, name)}: must be >= 1")
+        self.check_positive(
+            ("epochs", "batch_size", "image_size", "repeats", "num_workers"), "MCD config"
+        )
 
 
 def _target_batch(target: torch.Tensor, size: int, epoch: int, step: int, rank: int, seed: int):

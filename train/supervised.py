@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -19,7 +19,8 @@ from torch import nn
 
 from train import worker
 from train.models import build_classifier
-from train.targets import DEFAULT_TARGET, label_attribute
+from train.run_config import StreamedRunConfig
+from train.targets import label_attribute
 from train.training_errors import TrainingError
 
 PAPER_RESIZE, PAPER_CROP = 229, 224
@@ -27,87 +28,29 @@ PAPER_RESIZE, PAPER_CROP = 229, 224
 
 
 @dataclass(frozen=True)
-class SupervisedConfig:
+class SupervisedConfig(StreamedRunConfig):
     """Settings of one supervised run (the paper's values are the defaults).
+
+    The stream, scaling and model fields are :class:`train.run_config.StreamedRunConfig`'s
+    (ResNet18, 10 epochs, batch 128, 224 px, lr 1e-3); SGD adds:
 
     Attributes
     ----------
-    label
-        Label target (``train.targets.LABEL_TARGETS``), default the disordered space group.
-    arch
-        ``resnet18`` (paper); ``resnet10`` for tiny tests; see ``train.models.ARCHITECTURES``.
-    weights_path
-        Optional local ImageNet state dict (never downloaded).
-    epochs
-        Training epochs (paper: 10).
-    patterns_per_material
-        Projections per training material and epoch; sets the epoch length (paper: 100).
-    steps_per_epoch
-        Explicit optimiser steps per epoch per worker; overrides ``patterns_per_material``.
-    batch_size
-        Patterns per step per worker.
-    image_size
-        Side of the square network input in pixels (paper: 224, cropped from 229).
-    detector_shape
-        Detector (rows, cols) in pixels before resizing to ``image_size``.
-    lr, momentum, lr_step_epochs, lr_gamma
-        SGD learning rate, momentum, and the StepLR schedule (x``lr_gamma`` every
-        ``lr_step_epochs`` epochs).
-    augment
-        Random crop and flips while training (the paper's augmentation).
-    variants
-        Master variants to project (``"default"`` and B-factor variants).
-    energy
-        ``"weighted"`` (Monte Carlo yield) or one energy plane in keV.
+    momentum, lr_step_epochs, lr_gamma
+        SGD momentum and the StepLR schedule (x``lr_gamma`` every ``lr_step_epochs`` epochs).
     val_patterns_per_material
         Validation projections per held-out material and epoch (k-fold runs).
-    num_workers, use_gpu, max_failures
-        Ray Train scaling and fault tolerance.
-    seed
-        Seed of the model initialisation and the stream.
-    stream_device
-        Where the stream projects patterns ("cpu", or "cuda" to project on the worker's GPU).
-    fault
-        Testing hook: ``{"rank", "epoch", "step", "marker"}`` kills that worker once.
     """
 
-    label: str = DEFAULT_TARGET
-    arch: str = "resnet18"
-    weights_path: str | None = None
-    epochs: int = 10
-    patterns_per_material: int = 100
-    steps_per_epoch: int | None = None
-    batch_size: int = 128
-    image_size: int = 224
-    detector_shape: tuple[int, int] = (240, 240)
-    lr: float = 1e-3
     momentum: float = 0.9
     lr_step_epochs: int = 7
     lr_gamma: float = 0.9
-    augment: bool = True
-    variants: tuple[str, ...] = ("default",)
-    energy: str | float = "weighted"
     val_patterns_per_material: int = 20
-    num_workers: int = 1
-    use_gpu: bool = False
-    max_failures: int = 2
-    seed: int = 0
-    stream_device: str = "cpu"
-    fault: dict[str, Any] | None = field(default=None, compare=False)
-
-    def refine(self, **changes: Any) -> SupervisedConfig:
-        """Return a copy with ``changes`` applied."""
-        return dataclasses.replace(self, **changes)
 
     def validate(self) -> None:
         """Raise :class:`TrainingError` naming the first bad field."""
-        label_attribute(self.label)
         positive = ("epochs", "batch_size", "image_size", "patterns_per_material", "num_workers")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise TrainingError(f"training config {name}={getattr(self, name)}: must be >= 1")
-        if self.lr <= 0:
-            raise TrainingError(f"training config lr={self.lr}: must be > 0")
+        self.check_positive(positive, "training config")
 
 
 @dataclass
