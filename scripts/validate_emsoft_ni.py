@@ -6,6 +6,9 @@ the Pearson r against EMsoft's master (target >= 0.999). The full grid (stride 1
 minutes on two CPU cores and seconds on a GPU:
 
     .venv/bin/python scripts/validate_emsoft_ni.py --device cuda --out ni_validation.json
+
+The file is ``--file``, else ``$EBSDLAKE_NI_MASTER``, else the copy kikuchipy ships (where
+kikuchipy is not installed, as on the GPU machine, the session kit carries the file).
 """
 
 from __future__ import annotations
@@ -15,33 +18,26 @@ import json
 import sys
 from pathlib import Path
 
-from simulate.validation import compare_with_emsoft
+from simulate.validation import compare_with_emsoft, emsoft_ni_master_file
 
 TARGET_R = 0.999
 
 
-def kikuchipy_ni_file() -> Path:
-    """Path of the EMsoft Ni master pattern file kikuchipy ships."""
-    import kikuchipy
-
-    return (
-        Path(kikuchipy.__file__).parent
-        / "data"
-        / "emsoft_ebsd_master_pattern"
-        / "ni_mc_mp_20kv_uint8_gzip_opts9.h5"
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--file", type=Path, default=None, help="EMsoft master file (default Ni)")
+    parser.add_argument(
+        "--file",
+        type=Path,
+        default=None,
+        help="EMsoft master file (default: $EBSDLAKE_NI_MASTER, else kikuchipy's Ni file)",
+    )
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda")
     parser.add_argument("--stride", type=int, default=1, help="compare every N-th pixel")
     parser.add_argument("--precision", default="double", choices=("double", "single"))
     parser.add_argument("--out", type=Path, default=Path("emsoft_ni_validation.json"))
     args = parser.parse_args(argv)
     result = compare_with_emsoft(
-        args.file or kikuchipy_ni_file(), args.stride, args.device, args.precision
+        args.file or emsoft_ni_master_file(), args.stride, args.device, args.precision
     )
     result["target_r"] = TARGET_R
     result["passed"] = result["pearson_r"] >= TARGET_R

@@ -9,6 +9,7 @@ exactly those directions), which is how the fast test covers the check on CPU.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,33 @@ import numpy as np
 
 from simulate.emsoft_io import read_master, read_settings, read_structure
 from simulate.engines import get_engine
-from simulate.errors import SimulateInputError
+from simulate.errors import EmsoftFileError, SimulateInputError
+
+#: Environment variable naming EMsoft's Ni master file where kikuchipy is not installed
+#: (the GPU session kit ships the file in ``.whl/data/`` instead of kikuchipy).
+NI_MASTER_ENV = "EBSDLAKE_NI_MASTER"
+NI_MASTER_NAME = "ni_mc_mp_20kv_uint8_gzip_opts9.h5"
+
+
+def emsoft_ni_master_file() -> Path:
+    """EMsoft's Ni master-pattern file (20 keV, npx 200): ``$EBSDLAKE_NI_MASTER`` when set,
+    else the copy kikuchipy ships in its data folder.
+
+    Raises
+    ------
+    EmsoftFileError
+        Neither the variable is set nor kikuchipy importable.
+    """
+    named = os.environ.get(NI_MASTER_ENV)
+    if named:
+        return Path(named)
+    try:
+        import kikuchipy
+    except ImportError:
+        raise EmsoftFileError(
+            f"{NI_MASTER_NAME}: set {NI_MASTER_ENV} to the file or install kikuchipy"
+        ) from None
+    return Path(kikuchipy.__file__).parent / "data" / "emsoft_ebsd_master_pattern" / NI_MASTER_NAME
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
