@@ -17,14 +17,13 @@ def test_bench_science_compares_labels_on_the_same_held_out_materials(
     training_lake, ray_two_cpus, tmp_path, capsys
 ):
     out = tmp_path / "science"
-    code = main([
-        "--lake", training_lake.url, "bench", "science",
+    args = [
         "--labels", "spacegroup", "bravais_lattice", "--folds", "2", "--epochs", "2",
         "--arch", "resnet10", "--image-size", "32", "--detector-size", "32",
         "--batch-size", "8", "--steps-per-epoch", "3", "--lr", "0.01",
         "--holdout-fraction", "0.25", "--run-prefix", "sci", "--out", str(out),
-    ])  # fmt: skip
-    assert code == 0
+    ]  # fmt: skip
+    assert main(["--lake", training_lake.url, "bench", "science", *args]) == 0
     printed = capsys.readouterr().out
     assert "| spacegroup |" in printed and "| bravais_lattice |" in printed
 
@@ -39,6 +38,12 @@ def test_bench_science_compares_labels_on_the_same_held_out_materials(
         assert not set(summary["train_ids"]) & set(summary["test_ids"])
         assert len(summary["folds"]) == 2 and 1 <= summary["final_epochs"] <= 2
         assert 0.0 <= summary["test_accuracy"] <= 1.0
+
+    # a second run reads both finished protocols back instead of training again
+    assert main(["--lake", training_lake.url, "bench", "science", *args]) == 0
+    again = capsys.readouterr().out
+    assert "spacegroup: reusing the finished protocol 'sci-spacegroup'" in again
+    assert "bravais_lattice: reusing" in again
 
     rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
     assert [r["label"] for r in rows] == ["spacegroup", "bravais_lattice"]

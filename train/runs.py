@@ -40,6 +40,12 @@ def put_json(lake, run_id: str, name: str, obj: Any) -> None:
     lake.put_run_file(run_id, name, data)
 
 
+def as_stored_json(obj: Any) -> Any:
+    """``obj`` as it reads back from a run file (tuples as lists, numpy scalars as numbers), to
+    compare a configuration with a stored one."""
+    return json.loads(json.dumps(obj, sort_keys=True, default=_json_default))
+
+
 def get_json(lake, run_id: str, name: str) -> Any:
     """Read the JSON run file ``name``; a missing run or file is a :class:`TrainingError`."""
     try:

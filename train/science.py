@@ -10,13 +10,21 @@ held-out accuracy). The results table is written as Markdown and CSV.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from train.protocol import holdout_split, material_labels, run_protocol, trainable_materials
-from train.runs import open_lake
+from train.protocol import (
+    PROTOCOL_FILE,
+    holdout_split,
+    material_labels,
+    run_protocol,
+    trainable_materials,
+)
+from train.runs import CONFIG_FILE, as_stored_json, get_json, open_lake
 from train.supervised import SupervisedConfig
+from train.training_errors import TrainingError
 
 RESULTS_MD = "results.md"
 RESULTS_CSV = "results.csv"
@@ -53,6 +61,10 @@ def run_science(
 ) -> list[dict]:
     """Run the protocol for each label on one shared held-out set; write the tables.
 
+    A label whose protocol already finished in the lake with the same settings, folds and
+    held-out materials is read back instead of trained again, so a re-run after a crash goes
+    on with the labels that are missing.
+
     Parameters
     ----------
     lake_url, storage_options
@@ -81,15 +93,47 @@ def run_science(
     report(f"held out {len(test_ids)} materials for every label: {' '.join(test_ids)}")
     rows = []
     for label in labels:
-        summary = run_protocol(
-            lake_url, storage_options, config.refine(label=label), f"{run_prefix}-{label}",
-            folds=folds, test_ids=test_ids, ray_address=ray_address,
-        )  # fmt: skip
+        run_id = f"{run_prefix}-{label}"
+        labelled = config.refine(label=label)
+        summary = finished_protocol(lake_url, storage_options, run_id, labelled, folds, test_ids)
+        if summary is not None:
+            report(f"{label}: reusing the finished protocol {run_id!r}")
+        else:
+            summary = run_protocol(
+                lake_url, storage_options, labelled, run_id,
+                folds=folds, test_ids=test_ids, ray_address=ray_address,
+            )  # fmt: skip
         rows.append(summary)
         shown = {k: summary.get(k) for k in ("cv_accuracy", "test_accuracy")}
         report(f"{label}: {json.dumps(shown)}")
     write_results(rows, out_dir)
     return rows
+
+
+def finished_protocol(
+    lake_url: str,
+    storage_options: dict | None,
+    run_id: str,
+    config: SupervisedConfig,
+    folds: int,
+    test_ids: Sequence[str],
+) -> dict | None:
+    """The stored protocol summary of ``run_id`` when it finished with these settings (all but
+    the final epoch count, which the CV chose), folds and held-out materials; else None."""
+    lake = open_lake(lake_url, storage_options)
+    if run_id not in lake.run_ids():
+        return None
+    try:
+        summary = get_json(lake, run_id, PROTOCOL_FILE)
+        stored = get_json(lake, run_id, CONFIG_FILE)["config"]
+    except (TrainingError, KeyError):
+        return None
+    expected = as_stored_json(dataclasses.asdict(config))
+    ignored = ("epochs", "fault")
+    same_config = all(stored.get(k) == v for k, v in expected.items() if k not in ignored)
+    same_folds = len(summary.get("folds", {})) == (folds if folds >= 2 else 0)
+    same_test = sorted(summary.get("test_ids", [])) == sorted(test_ids)
+    return summary if same_config and same_folds and same_test else None
 
 
 def results_table(rows: Sequence[dict]) -> str:
