@@ -51,6 +51,32 @@ def test_bench_science_compares_labels_on_the_same_held_out_materials(
     assert (out / "results.md").read_text().count("\n| ") == 2  # the two label rows
 
 
+def test_bench_science_says_what_the_lake_lacks(tmp_path, capsys):
+    lake = str(tmp_path / "lake")
+    assert main(["--lake", lake, "ingest", "prototypes", "--only", "Ni"]) == 0
+    assert main(["--lake", lake, "bench", "science", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "no complete master among variants ['default']; run `ebsdlake simulate`" in err
+    assert "Traceback" not in err
+
+
+def test_bench_science_needs_a_material_per_fold(training_lake, ray_two_cpus, tmp_path, capsys):
+    args = [
+        "--lake",
+        training_lake.url,
+        "bench",
+        "science",
+        "--folds",
+        "20",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(args) == 2
+    assert "--folds 20: needs at least 20 training materials, the lake has 9" in (
+        capsys.readouterr().err
+    )
+
+
 def test_bench_science_names_a_bad_label(tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:  # argparse's own usage error
         main(["--lake", str(tmp_path / "lake"), "bench", "science", "--labels", "colour",

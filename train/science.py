@@ -42,6 +42,11 @@ def shared_holdout(
     labels' values (a combination with one material stays in training)."""
     lake = open_lake(lake_url, storage_options)
     ids = trainable_materials(lake, config.variants)
+    if not ids:
+        raise TrainingError(
+            f"{lake_url}: no complete master among variants {list(config.variants)}; "
+            "run `ebsdlake simulate` first"
+        )
     per_label = [material_labels(lake, ids, label) for label in labels]
     combined = [tuple(values) for values in zip(*per_label, strict=True)]
     return holdout_split(ids, combined, fraction, config.seed)[1]
@@ -90,6 +95,13 @@ def run_science(
         One protocol summary per label (``train.protocol.run_protocol``).
     """
     test_ids = shared_holdout(lake_url, storage_options, config, labels, holdout_fraction)
+    n_train = len(trainable_materials(open_lake(lake_url, storage_options), config.variants))
+    n_train -= len(test_ids)
+    if folds >= 2 and n_train < folds:
+        raise TrainingError(
+            f"--folds {folds}: needs at least {folds} training materials, the lake has "
+            f"{n_train} after holding out {len(test_ids)}"
+        )
     report(f"held out {len(test_ids)} materials for every label: {' '.join(test_ids)}")
     rows = []
     for label in labels:
