@@ -12,6 +12,7 @@ space group. Everything is drawn from ``numpy.random.default_rng([seed, type ind
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -122,19 +123,11 @@ def _assignments(stype: StructureType, pool: tuple[str, ...], count: int, rng) -
         if len(chosen) == count:
             break
         picked = tuple(str(e) for e in rng.choice(pool, len(roles), replace=False))
-        if picked in seen and len(seen) < _n_arrangements(len(pool), len(roles)):
+        if picked in seen and len(seen) < math.perm(len(pool), len(roles)):
             continue
         seen.add(picked)
         chosen.append(dict(zip(roles, picked, strict=True)))
     return chosen
-
-
-def _n_arrangements(n: int, k: int) -> int:
-    """Ordered choices of k of n elements."""
-    total = 1
-    for i in range(k):
-        total *= n - i
-    return total
 
 
 def generate_decorated(
