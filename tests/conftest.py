@@ -16,12 +16,22 @@ Fixtures for teammates
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Quiet asyncio before pytest's final garbage collection: the aiohttp sessions of s3fs's
+    cached filesystems are collected after pytest closed its streams, and their "Unclosed client
+    session" report (harmless; CLI runs close cleanly) would print as a logging traceback."""
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+
 
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
