@@ -42,14 +42,7 @@ def ni_master() -> np.ndarray:
 @pytest.fixture(scope="module")
 def ni_signal():
     """The same master as kikuchipy loads it (a float32 signal), for kikuchipy's projection."""
-    try:
-        import kikuchipy as kp
-    except (
-        ImportError
-    ):  # a hard dependency: only the GPU session kit (which sets the file) lacks it
-        if os.environ.get("EBSDLAKE_NI_MASTER"):
-            pytest.skip("the GPU session kit ships no kikuchipy")
-        raise
+    kp = kikuchipy_or_skip()
     mp = kp.load(emsoft_ni_master_file(), projection="lambert", hemisphere="both", energy=20)
     mp.change_dtype("float32")
     return mp
