@@ -37,9 +37,9 @@ def shared_holdout(
     config: SupervisedConfig,
     labels: Sequence[str],
     fraction: float,
-) -> list[str]:
-    """Held-out material ids shared by every label: ``fraction`` of each combination of the
-    labels' values (a combination with one material stays in training)."""
+) -> tuple[list[str], list[str]]:
+    """``(train_ids, test_ids)`` shared by every label: ``fraction`` of each combination of the
+    labels' values is held out (a combination with one material stays in training)."""
     lake = open_lake(lake_url, storage_options)
     ids = trainable_materials(lake, config.variants)
     if not ids:
@@ -49,7 +49,7 @@ def shared_holdout(
         )
     per_label = [material_labels(lake, ids, label) for label in labels]
     combined = [tuple(values) for values in zip(*per_label, strict=True)]
-    return holdout_split(ids, combined, fraction, config.seed)[1]
+    return holdout_split(ids, combined, fraction, config.seed)
 
 
 def run_science(
@@ -94,13 +94,13 @@ def run_science(
     list of dict
         One protocol summary per label (``train.protocol.run_protocol``).
     """
-    test_ids = shared_holdout(lake_url, storage_options, config, labels, holdout_fraction)
-    n_train = len(trainable_materials(open_lake(lake_url, storage_options), config.variants))
-    n_train -= len(test_ids)
-    if folds >= 2 and n_train < folds:
+    train_ids, test_ids = shared_holdout(
+        lake_url, storage_options, config, labels, holdout_fraction
+    )
+    if folds >= 2 and len(train_ids) < folds:
         raise TrainingError(
             f"--folds {folds}: needs at least {folds} training materials, the lake has "
-            f"{n_train} after holding out {len(test_ids)}"
+            f"{len(train_ids)} after holding out {len(test_ids)}"
         )
     report(f"held out {len(test_ids)} materials for every label: {' '.join(test_ids)}")
     rows = []
