@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import zarr
 from conftest import synthetic_master
+from timing import best_interleaved_seconds
 from zarr.codecs import BloscCodec, BloscShuffle, ZstdCodec
 
 from lake import Lake
@@ -33,18 +34,6 @@ def _best_seconds(action: Callable[[], object], repeats: int = REPEATS) -> float
         start = time.perf_counter()
         action()
         best = min(best, time.perf_counter() - start)
-    return best
-
-
-def _best_interleaved(actions: dict[str, Callable[[], object]], repeats: int = REPEATS):
-    """Best-of-``repeats`` seconds of each action, run in turns so every action sees the same
-    page-cache, dirty-page and machine-load state (a fair raw baseline)."""
-    best = dict.fromkeys(actions, float("inf"))
-    for _ in range(repeats):
-        for name, action in actions.items():
-            start = time.perf_counter()
-            action()
-            best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -171,20 +160,22 @@ def _raw_and_lake(url: str, options: dict, master: np.ndarray) -> dict[str, floa
     lk.write_master("bench", "exact", master, energies, weights, {"npx": 300})
     lk.write_master("bench", "rounded", master, energies, weights, {"npx": 300}, ROUNDED_BITS)
     fs.pipe_file(raw_path, raw_bytes)
-    out = _best_interleaved(
+    out = best_interleaved_seconds(
         {
             "raw write s": raw_write,
             "lake write s": lake_write,
             f"lake write {ROUNDED_BITS}-bit s": lambda: lake_write(ROUNDED_BITS),
-        }
+        },
+        REPEATS,
     )
-    out |= _best_interleaved(
+    out |= best_interleaved_seconds(
         {
             "raw read s": raw_read,
             "lake read s": lambda: lk.master("bench", "exact").values,
             f"lake read {ROUNDED_BITS}-bit s": lambda: lk.master("bench", "rounded").values,
             "lake read 1 plane s": lambda: lk.master("bench", "exact", energy=15.0).values,
-        }
+        },
+        REPEATS,
     )
     np.testing.assert_array_equal(lk.master("bench", "exact").values, master)
     rounded = lk.master("bench", "rounded").values

@@ -17,6 +17,7 @@ import kikuchipy as kp
 import numpy as np
 import pytest
 import torch
+from timing import best_interleaved_seconds
 
 from train.detector import Detector
 from train.orientations import sample_so3
@@ -34,17 +35,6 @@ def _best_rate(fn: Callable[[], object], n: int, repeats: int = 3) -> float:
         fn()
         best = min(best, time.perf_counter() - t)
     return n / best
-
-
-def _interleaved(fns: dict[str, Callable[[], object]], n: int, rounds: int) -> dict[str, float]:
-    """Best rate (items/s) of each function over ``rounds`` interleaved runs."""
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t)
-    return {name: n / seconds for name, seconds in best.items()}
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +147,7 @@ def test_stream_stages_fast_vs_reference(ni_signal):
         y = torch.where(flip[:, None, None], y.flip(-2), y)
         return torch.where(flip[:, None, None], y.flip(-1), y)
 
-    rates = _interleaved(
+    seconds = best_interleaved_seconds(
         {
             "blur_conv": lambda: gaussian_blur_reference(x, sigma),
             "blur_matrix": lambda: gaussian_blur(x, sigma),
@@ -166,9 +156,9 @@ def test_stream_stages_fast_vs_reference(ni_signal):
             "geo_flip_where": reference_flips,
             "geo_copies": lambda: geometric(x, paper, torch.Generator().manual_seed(0)),
         },
-        BATCH,
-        rounds=3,
+        repeats=3,
     )
+    rates = {name: BATCH / t for name, t in seconds.items()}
     kernel = _fused_kernel_rate(ni_signal)
     print(f"\n[bench stages] {BATCH} x {SIZE}^2, {THREADS} threads, patterns/s (fused kernel "
           f"{kernel:.0f}/s):")  # fmt: skip
