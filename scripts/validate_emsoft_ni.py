@@ -2,10 +2,10 @@
 
 Runs ebsdlake's dynamical engine on the structure, settings (Bethe 4/8/50, dmin 0.05 nm,
 npx 200, 20 keV) and Monte Carlo stored in kikuchipy's EMsoft Ni file, and prints and writes
-the Pearson r against EMsoft's master (target >= 0.999). The full grid (stride 1) takes several
-minutes on two CPU cores and seconds on a GPU:
+the Pearson r against EMsoft's master (target >= 0.999). The full grid (stride 1) takes about
+16 s on two CPU cores (r = 0.99965); ``--device cuda`` checks the CUDA path:
 
-    .venv/bin/python scripts/validate_emsoft_ni.py --device cuda --out ni_validation.json
+    .venv/bin/python scripts/validate_emsoft_ni.py --device cpu --out ni_validation.json
 
 The file is ``--file``, else ``$EBSDLAKE_NI_MASTER``, else the copy kikuchipy ships (where
 kikuchipy is not installed, as on the GPU machine, the session kit carries the file).
