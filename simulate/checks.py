@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from simulate.engines.dynamical import monte_carlo, resolve_device
+from simulate.engines.dynamical import bethe_parameters, monte_carlo, resolve_device
 from simulate.settings import SimulationSettings
 from simulate.structure import build_crystal
 
@@ -42,7 +42,7 @@ def direction_intensities(
         ``(K,)`` backscatter intensities, in the units of the master pattern.
     """
     import torch
-    from de_ebsd import BetheParameters, BlochPrismBackend
+    from de_ebsd import BlochPrismBackend
     from de_ebsd.crystal import compute_structure_factors
     from de_ebsd.diffraction.backends import SimulationInputs
 
@@ -54,12 +54,7 @@ def direction_intensities(
     backend.prepare(
         SimulationInputs(
             structure_factors=compute_structure_factors(crystal, energy, settings.dmin_nm),
-            bethe=BetheParameters(
-                strong=settings.bethe_strong,
-                weak=settings.bethe_weak,
-                cutoff=settings.bethe_cutoff,
-                sg_double=settings.bethe_sg_double_nm_inv,
-            ),
+            bethe=bethe_parameters(settings),
             monte_carlo=depth,
             device=device,
             dtype=torch.float64,

@@ -109,6 +109,18 @@ def energy_weights(depth) -> np.ndarray:
     return depth.accum_z.sum(axis=(1, 2, 3)) / float(depth.n_total)
 
 
+def bethe_parameters(settings: SimulationSettings):
+    """de-ebsd's Bethe thresholds (strong, weak, cutoff, s_g doubling in 1/nm) from ``settings``."""
+    from de_ebsd import BetheParameters
+
+    return BetheParameters(
+        strong=settings.bethe_strong,
+        weak=settings.bethe_weak,
+        cutoff=settings.bethe_cutoff,
+        sg_double=settings.bethe_sg_double_nm_inv,
+    )
+
+
 class DynamicalEngine:
     """de-ebsd master patterns; one instance per actor, reused for every job."""
 
@@ -169,7 +181,7 @@ class DynamicalEngine:
         """
         import de_ebsd
         import torch
-        from de_ebsd import BetheParameters, BlochPrismBackend, MasterPatternSimulator, Microscope
+        from de_ebsd import BlochPrismBackend, MasterPatternSimulator, Microscope
 
         started = time.perf_counter()
         bfactors = list(bfactors_nm2) if bfactors_nm2 is not None else site_bfactors(structure)
@@ -189,12 +201,7 @@ class DynamicalEngine:
             Microscope(energy=settings.voltage_kv * 1e3, sample_tilt=settings.sample_tilt_deg),
             npx=int(settings.npx),
             dmin=float(settings.dmin_nm),
-            bethe=BetheParameters(
-                strong=settings.bethe_strong,
-                weak=settings.bethe_weak,
-                cutoff=settings.bethe_cutoff,
-                sg_double=settings.bethe_sg_double_nm_inv,
-            ),
+            bethe=bethe_parameters(settings),
             monte_carlo=depth,
             backend=BlochPrismBackend(cdtype=cdtype),
         )

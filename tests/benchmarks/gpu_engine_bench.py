@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from simulate.engines.dynamical import monte_carlo, resolve_device  # noqa: E402
+from simulate.engines.dynamical import bethe_parameters, monte_carlo, resolve_device  # noqa: E402
 from simulate.reference_structures import reference_structure  # noqa: E402
 from simulate.settings import SimulationSettings  # noqa: E402
 from simulate.structure import build_crystal  # noqa: E402
@@ -56,7 +56,7 @@ class _Budget(Exception):
 def time_material(name: str, settings: SimulationSettings, budget_s: float) -> dict:
     """Seconds for one full master (MC + all energies), extrapolated if over budget."""
     import torch
-    from de_ebsd import BetheParameters, BlochPrismBackend, MasterPatternSimulator, Microscope
+    from de_ebsd import BlochPrismBackend, MasterPatternSimulator, Microscope
 
     structure = reference_structure(name)
     crystal = build_crystal(structure)
@@ -71,7 +71,7 @@ def time_material(name: str, settings: SimulationSettings, budget_s: float) -> d
         Microscope(energy=settings.voltage_kv * 1e3, sample_tilt=settings.sample_tilt_deg),
         npx=settings.npx,
         dmin=settings.dmin_nm,
-        bethe=BetheParameters(settings.bethe_strong, settings.bethe_weak, settings.bethe_cutoff),
+        bethe=bethe_parameters(settings),
         monte_carlo=depth,
         backend=BlochPrismBackend(),
     )
