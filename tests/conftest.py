@@ -12,6 +12,8 @@ Fixtures for teammates
 ``local_lake``    ``(url, storage_options)`` of an empty local folder under ``tmp_path``.
 ``memory_lake``   ``(url, storage_options)`` of a fresh ``memory://`` lake.
 ``any_lake``      parametrised over local, memory and S3 (``(url, storage_options)``).
+``kikuchipy_data_dir``  kikuchipy's EMsoft Ni data folder (master file, namelists, .xtal).
+``kikuchipy_ni_file``   EMsoft's Ni master file in it (20 keV, npx 200).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -146,3 +149,19 @@ def synthetic_master(seed: int, n_energies: int = 3, npx: int = 10) -> Any:
 def make_master() -> Any:
     """Factory fixture: ``make_master(seed, n_energies=3, npx=10)`` -> float32 master."""
     return synthetic_master
+
+
+@pytest.fixture(scope="session")
+def kikuchipy_data_dir() -> Path:
+    """kikuchipy's real EMsoft Ni master-pattern data (file, namelists, .xtal)."""
+    import kikuchipy
+
+    return Path(kikuchipy.__file__).parent / "data" / "emsoft_ebsd_master_pattern"
+
+
+@pytest.fixture(scope="session")
+def kikuchipy_ni_file(kikuchipy_data_dir: Path) -> Path:
+    """EMsoft's Ni master file as kikuchipy ships it (20 keV, npx 200, Bethe 4/8/50)."""
+    from simulate.validation import NI_MASTER_NAME
+
+    return kikuchipy_data_dir / NI_MASTER_NAME

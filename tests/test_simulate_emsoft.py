@@ -4,8 +4,6 @@ and ``lake import-emsoft``."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import h5py
 import numpy as np
 import pytest
@@ -24,19 +22,6 @@ from simulate.engines.emsoft import EmsoftEngine, find_programs
 from simulate.errors import EmsoftFileError, EngineUnavailableError
 from simulate.reference_structures import reference_structure
 from simulate.settings import SimulationSettings
-
-
-@pytest.fixture(scope="module")
-def kikuchipy_data_dir() -> Path:
-    """kikuchipy's real EMsoft Ni master pattern data (file, namelists, .xtal)."""
-    import kikuchipy
-
-    return Path(kikuchipy.__file__).parent / "data" / "emsoft_ebsd_master_pattern"
-
-
-@pytest.fixture(scope="module")
-def kikuchipy_ni_file(kikuchipy_data_dir: Path) -> Path:
-    return kikuchipy_data_dir / "ni_mc_mp_20kv_uint8_gzip_opts9.h5"
 
 
 def test_reader_on_real_emsoft_file(kikuchipy_ni_file):

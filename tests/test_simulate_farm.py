@@ -5,22 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from simulation_fixtures import TINY_SETTINGS
 
 from simulate.campaign import run_campaign
 from simulate.reference_structures import reference_structure
-from simulate.settings import SimulationSettings
 
-TINY = SimulationSettings(
-    npx=8,
-    dmin_nm=0.15,
-    energy_min_kev=19.0,
-    energy_max_kev=20.0,
-    mc_electrons=3000,
-    bethe_strong=4.0,
-    bethe_weak=8.0,
-    bethe_cutoff=50.0,
-    device="cpu",
-)
+TINY = TINY_SETTINGS.refine(energy_min_kev=19.0)
 TINY_FLAGS = [
     "--npx", "8", "--dmin", "0.15", "--energies", "19:20:1", "--mc-electrons", "3000",
     "--bethe", "4", "8", "50", "--device", "cpu",

@@ -8,20 +8,11 @@ import os
 import signal
 import time
 
-from simulate.campaign import run_campaign
-from simulate.settings import SimulationSettings
+from simulation_fixtures import TINY_SETTINGS
 
-TINY = SimulationSettings(
-    npx=8,
-    dmin_nm=0.15,
-    energy_min_kev=20.0,
-    energy_max_kev=20.0,
-    mc_electrons=3000,
-    bethe_strong=4.0,
-    bethe_weak=8.0,
-    bethe_cutoff=50.0,
-    device="cpu",
-)
+from simulate.campaign import run_campaign
+
+TINY = TINY_SETTINGS
 
 
 def test_killed_actor_is_replaced_and_its_job_retried(local_lake):

@@ -3,44 +3,18 @@ master pattern and point-group invariance for one structure of each crystal syst
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from simulation_fixtures import TINY_SETTINGS
 
 from simulate.checks import direction_intensities, grid_invariance
 from simulate.engines import get_engine
 from simulate.reference_structures import CRYSTAL_SYSTEM_EXAMPLES, reference_structure
-from simulate.settings import SimulationSettings
 from simulate.structure import build_crystal
 from simulate.symmetry import cartesian_point_group
 from simulate.validation import compare_with_emsoft, pearson
 
-
-@pytest.fixture(scope="module")
-def kikuchipy_data_dir() -> Path:
-    """kikuchipy's real EMsoft Ni master pattern data (file, namelists, .xtal)."""
-    import kikuchipy
-
-    return Path(kikuchipy.__file__).parent / "data" / "emsoft_ebsd_master_pattern"
-
-
-@pytest.fixture(scope="module")
-def kikuchipy_ni_file(kikuchipy_data_dir: Path) -> Path:
-    return kikuchipy_data_dir / "ni_mc_mp_20kv_uint8_gzip_opts9.h5"
-
-
-SYMMETRY_SETTINGS = SimulationSettings(
-    npx=16,
-    dmin_nm=0.12,
-    energy_min_kev=20.0,
-    energy_max_kev=20.0,
-    mc_electrons=3000,
-    bethe_strong=4.0,
-    bethe_weak=8.0,
-    bethe_cutoff=50.0,
-    device="cpu",
-)
+SYMMETRY_SETTINGS = TINY_SETTINGS.refine(npx=16, dmin_nm=0.12)
 
 
 def test_agrees_with_emsoft_ni_master(kikuchipy_ni_file):

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import pickle
 from collections import Counter
-from pathlib import Path
 
-import kikuchipy as kp
 import numpy as np
 import pytest
 import torch
 
+from simulate.validation import emsoft_ni_master_file
 from train.augment import AugmentConfig
 from train.detector import Detector
 from train.preprocess import PreprocessConfig, preprocess
 from train.sampling import balanced_indices, grouped_folds
 from train.stream import PatternStream, StreamConfig, StreamError
 
-NI_MASTER = (
-    Path(kp.__file__).parent / "data/emsoft_ebsd_master_pattern/ni_mc_mp_20kv_uint8_gzip_opts9.h5"
-)
+NI_MASTER = emsoft_ni_master_file()
 # three materials of class 225, one of class 229: balance must still give ~50/50
 LABELS = {"t-0": 225, "t-1": 225, "t-2": 225, "t-3": 229}
 

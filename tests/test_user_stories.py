@@ -11,18 +11,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import kikuchipy
 import pytest
 
 from infra.cli import main
 from lake import Lake, LakeReadOnlyError
+from simulate.validation import emsoft_ni_master_file
 
-EMSOFT_NI = (
-    Path(kikuchipy.__file__).parent
-    / "data"
-    / "emsoft_ebsd_master_pattern"
-    / "ni_mc_mp_20kv_uint8_gzip_opts9.h5"
-)
+EMSOFT_NI = emsoft_ni_master_file()
 TINY_SIMULATION = ["--npx", "10", "--dmin", "0.2", "--energies", "20:20:1", "--mc-electrons",
                    "2000", "--bethe", "4", "8", "50", "--precision", "single", "--quiet"]  # fmt: skip
 
