@@ -13,10 +13,14 @@ export RAY_USAGE_STATS_ENABLED ?= 0
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The editable install puts the checkout itself on sys.path (editable_mode=compat) rather than
+# an import hook: Ray workers put the working directory first on their import path, and a
+# hook-based install would lose every package name to a same-named folder there (a lake
+# folder called `lake`, say).
+$(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade --quiet "pip>=24"
-	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]" --config-settings editable_mode=compat
 	$(BIN)/python -m infra.warmup
 	@touch $(STAMP)
 

@@ -2,11 +2,53 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.machinery
 import os
+import sys
+from pathlib import Path
+
+#: ebsdlake's top-level packages, which Ray workers import to run our tasks and actors.
+PACKAGES = ("infra", "ingest", "simulate", "lake", "train")
 
 
 class RayStartError(RuntimeError):
     """Ray could not be started or the cluster could not be reached."""
+
+
+def shadowed_packages(directory: Path) -> list[str]:
+    """Our packages that a Ray worker started from ``directory`` would import from elsewhere.
+
+    Ray puts the driver's working directory at the front of its workers' import path, so a
+    folder or module there named like one of ours (a lake folder called ``lake``, a script
+    ``train.py``) wins over an editable install that is found by an import hook; the workers
+    then fail with import errors. This resolves each name the way a worker would.
+    """
+    search = [str(directory)] + [entry for entry in sys.path if entry]
+    shadowed = []
+    for name in PACKAGES:
+        spec = importlib.machinery.PathFinder.find_spec(name, search)
+        if spec is None:  # found only by the install's import hook: the same code as ours
+            continue
+        ours = importlib.import_module(name).__file__
+        if spec.origin is None or ours is None or Path(spec.origin) != Path(ours):
+            shadowed.append(name)
+    return shadowed
+
+
+def check_worker_imports(directory: Path | None = None) -> None:
+    """Raise :class:`RayStartError` naming what in ``directory`` (default: the working
+    directory) would shadow our packages in Ray workers, before any worker starts."""
+    directory = Path.cwd() if directory is None else directory
+    shadowed = shadowed_packages(directory)
+    if shadowed:
+        names = ", ".join(f"'{name}'" for name in shadowed)
+        raise RayStartError(
+            f"{directory}: a folder or module named {names} here would replace ebsdlake's "
+            "package of that name in Ray workers (Ray puts the working directory on their "
+            "import path); run from another directory, rename it, or install ebsdlake with "
+            "`make venv` (a path-based editable install is not affected)"
+        )
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
@@ -31,6 +73,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
     import ray
 
     if not ray.is_initialized():
+        check_worker_imports()
         # Ray's own library logs (Train controller chatter, a placement-group cleaner that
         # warns every second without the dashboard's state API) are kept to errors unless
         # EBSDLAKE_RAY_LOG_LEVEL asks for more; our progress output is the driver's.
