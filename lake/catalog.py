@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from lake.layout import COMPLETE, FAILED, STATUS_KEY
+from lake.layout import COMPLETE, FAILED, STATUS_KEY, master_path, structure_path
 from lake.masters import mean_bfactor_nm2, status_from_metadata
 from lake.scan import LakeScan
 
@@ -65,7 +65,8 @@ def build_catalog(found: LakeScan) -> pd.DataFrame:
     Incomplete master groups (no completion marker) are omitted: they are invisible to readers.
     A structure without a visible master gets one row with ``variant`` and ``status`` NaN. A
     master whose structure is missing still gets a row (structure columns NaN), so nothing
-    complete is hidden.
+    complete is hidden. Groups whose metadata does not parse are left out of the rows and
+    named in ``table.attrs["unreadable"]`` (group path -> reason), so callers can say so.
     """
     visible: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for (mid, variant), metadata in sorted(found.masters.items()):
@@ -88,4 +89,17 @@ def build_catalog(found: LakeScan) -> pd.DataFrame:
             else:
                 row.update(_master_fields(variant, attrs))
             rows.append(row)
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    table.attrs["unreadable"] = unreadable_groups(found)
+    return table
+
+
+def unreadable_groups(found: LakeScan) -> dict[str, str]:
+    """Group path -> reason for every structure or master whose ``zarr.json`` does not parse."""
+    groups = {structure_path(m): meta for m, meta in found.structures.items()}
+    groups.update({master_path(*pair): meta for pair, meta in found.masters.items()})
+    return {
+        path: meta["_unreadable"]
+        for path, meta in sorted(groups.items())
+        if isinstance(meta, dict) and "_unreadable" in meta
+    }

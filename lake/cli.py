@@ -64,7 +64,7 @@ def add_lake_command(
 
 def open_lake(args: argparse.Namespace, mode: str = "r") -> Lake:
     """Open the lake named by the global ``--lake`` option (infra sets ``args.lake``)."""
-    url = getattr(args, "lake", None) or "./lake"
+    url = getattr(args, "lake", None) or "./lake.zarr"
     return Lake.open(url, storage_options=getattr(args, "storage_options", None) or {}, mode=mode)
 
 
@@ -92,7 +92,20 @@ def _ls(args: argparse.Namespace) -> int:
         cells[[c for c, _ in _LS_COLUMNS].index("status")] = f"[{_status_style(status)}]{status}[/]"
         view.add_row(*cells)
     Console().print(view)
+    _warn_unreadable(table.attrs.get("unreadable", {}))
     return 0
+
+
+def _warn_unreadable(unreadable: dict[str, str]) -> None:
+    """One line on stderr when groups were left out because their metadata does not parse."""
+    if unreadable:
+        path, reason = next(iter(unreadable.items()))
+        more = f" and {len(unreadable) - 1} more" if len(unreadable) > 1 else ""
+        Console(stderr=True).print(
+            f"[yellow]left out {len(unreadable)} group(s) with unreadable metadata: {path} "
+            f"({reason}){more}; `ebsdlake lake verify` lists them all[/]",
+            highlight=False,
+        )
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -108,6 +121,13 @@ def _show(args: argparse.Namespace) -> int:
     labels.add_row("cif", f"{len(structure.get('cif', ''))} characters")
     console.print(labels)
     rows = lake.catalog()
+    _warn_unreadable(
+        {
+            path: why
+            for path, why in rows.attrs.get("unreadable", {}).items()
+            if path.split("/")[1] == args.material
+        }
+    )
     rows = rows[(rows.material_id == args.material) & rows.variant.notna()]
     masters = Table(title="masters")
     for header in ("variant", "status", "npx", "energies (keV)", "B (nm^2)", "engine", "note"):
@@ -156,7 +176,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _rm(args: argparse.Namespace) -> int:
     if args.variant is None and not args.material:
         raise LakeInputError("lake rm: a material id is required")
-    lake = open_lake(args, mode="a")
+    lake = open_lake(args, mode="r+")
     lake.remove(args.material, variant=args.variant)
     what = f"{args.material} variant {args.variant}" if args.variant else args.material
     Console().print(f"removed {what}")

@@ -46,37 +46,41 @@ class Lake:
     @classmethod
     def open(
         cls,
-        url: str = "./lake",
+        url: str = "./lake.zarr",
         storage_options: Mapping[str, Any] | None = None,
-        mode: Literal["r", "a"] = "a",
+        mode: Literal["r", "r+", "a"] = "a",
     ) -> Lake:
-        """Open (``mode="a"``: create when missing) or read (``mode="r"``) the lake at ``url``.
+        """Open (``mode="a"``: create when missing; ``"r+"``: only an existing one) or read
+        (``mode="r"``) the lake at ``url``.
 
         Parameters
         ----------
         url
-            Local path (default ``./lake``), ``s3://bucket/prefix``, ``memory://name``...
+            Local path (default ``./lake.zarr``, as the embedded config), ``s3://bucket/prefix``,
+            ``memory://name``...
         storage_options
             fsspec options, e.g. ``{"endpoint_url": ..., "key": ..., "secret": ...}``,
             ``{"profile": "name"}`` or ``{"anon": True}`` for S3.
         mode
-            ``"r"`` never creates anything and refuses writes; ``"a"`` creates the root.
+            ``"r"`` never creates anything and refuses writes; ``"r+"`` writes into an existing
+            lake only (commands that consume a lake, so a mistyped URL is not made a new,
+            empty lake); ``"a"`` creates the root (``ingest``, ``import-emsoft``).
 
         Raises
         ------
         LakeNotFoundError
-            ``mode="r"`` and no lake at ``url``, or the S3 bucket does not exist.
+            ``mode="r"`` or ``"r+"`` and no lake at ``url``, or the S3 bucket does not exist.
         LakeAccessError
             The store refused the credentials.
         LakeFormatError
             The lake was written by a newer format, or the root is not an ebsdlake lake.
         """
-        if mode not in ("r", "a"):
-            raise ValueError(f"lake mode {mode!r} is not 'r' or 'a'")
+        if mode not in ("r", "r+", "a"):
+            raise ValueError(f"lake mode {mode!r} is not 'r', 'r+' or 'a'")
         handle = open_store(url, dict(storage_options or {}), read_only=(mode == "r"))
         metadata = handle.read_metadata("")
         if metadata is None:
-            if mode == "r":
+            if mode != "a":
                 raise LakeNotFoundError(_missing_lake_message(handle))
             metadata = _create_root(handle)
         return cls(handle, _check_format(handle.url, metadata))

@@ -115,9 +115,14 @@ class StoreHandle:
                 out[group] = {"_unreadable": f"{type(blob).__name__}: {blob}"}
             else:
                 try:
-                    out[group] = json.loads(blob)
+                    parsed = json.loads(blob)
                 except ValueError as exc:
-                    out[group] = {"_unreadable": f"metadata is not valid JSON ({exc})"}
+                    parsed = {"_unreadable": f"metadata is not valid JSON ({exc})"}
+                if not isinstance(parsed, dict):
+                    parsed = {
+                        "_unreadable": f"metadata is a JSON {type(parsed).__name__}, not an object"
+                    }
+                out[group] = parsed
         return out
 
     def list_children(self, relative: str) -> list[str]:

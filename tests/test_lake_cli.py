@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -66,3 +68,22 @@ def test_rm_and_one_line_errors(filled_lake, capsys, tmp_path):
     assert "no lake here" in capsys.readouterr().err
     assert main(["--lake", filled_lake, "lake", "show", "bad/id"]) == 2
     assert "invalid material id" in capsys.readouterr().err
+
+
+def test_rm_on_a_mistyped_lake_creates_nothing(tmp_path, capsys):
+    typo = tmp_path / "lakee"
+    assert main(["--lake", str(typo), "lake", "rm", "mp-149"]) == 2
+    assert "no lake here" in capsys.readouterr().err
+    assert not typo.exists()
+
+
+def test_unreadable_metadata_is_named_not_hidden(filled_lake, capsys):
+    """A torn zarr.json leaves the group out of ``ls``/``show``, with one line saying so."""
+    (Path(filled_lake) / "masters" / "mp-149" / "default" / "zarr.json").write_text('{"attri')
+    capsys.readouterr()
+    assert main(["--lake", filled_lake, "lake", "ls"]) == 0
+    err = capsys.readouterr().err
+    assert "left out 1 group(s) with unreadable metadata: masters/mp-149/default" in err
+    assert "lake verify" in err and err.count("\n") == 1
+    assert main(["--lake", filled_lake, "lake", "show", "mp-149"]) == 0
+    assert "masters/mp-149/default" in capsys.readouterr().err

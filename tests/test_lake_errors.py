@@ -72,3 +72,25 @@ def test_wrong_credentials(s3_lake_url, monkeypatch):
     wrong = {**options, "key": "AKIAWRONGWRONGWRONG1", "secret": "wrong-secret"}
     with pytest.raises(LakeAccessError, match="access denied.*check the credentials"):
         Lake.open(url, storage_options=wrong, mode="r")
+
+
+def test_root_metadata_that_is_not_an_object_is_named(local_lake):
+    url, _ = local_lake
+    Path(url).mkdir(parents=True, exist_ok=True)
+    Path(url, "zarr.json").write_text("[1, 2]")
+    with pytest.raises(
+        LakeFormatError, match="root metadata unreadable: .*JSON list, not an object"
+    ):
+        Lake.open(url, mode="r")
+
+
+def test_r_plus_writes_into_an_existing_lake_only(tmp_path):
+    missing = tmp_path / "typo"
+    with pytest.raises(LakeNotFoundError, match="typo: no lake here"):
+        Lake.open(str(missing), mode="r+")
+    assert not missing.exists()
+    Lake.open(str(tmp_path / "lake"))  # created by "a"
+    lk = Lake.open(str(tmp_path / "lake"), mode="r+")
+    assert not lk.read_only
+    lk.put_structure("mp-1", cif="data_x", attrs={"formula": "X"})
+    assert Lake.open(str(tmp_path / "lake"), mode="r").structure("mp-1")["formula"] == "X"
