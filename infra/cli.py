@@ -68,13 +68,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_lake_protocol(url: str, where: str) -> None:
+    """Raise :class:`ConfigError` when fsspec cannot open ``url``'s protocol(s).
+
+    ``where`` names the setting the URL came from (``--lake``, ``EBSDLAKE_LAKE_URL``...).
+    """
+    from lake.store import is_local_url
+
+    if is_local_url(url):
+        return
+    import fsspec
+
+    for part in url.split("::"):
+        protocol = part.split("://", 1)[0]
+        try:
+            fsspec.get_filesystem_class(protocol)
+        except ValueError:
+            raise ConfigError(
+                f"lake URL {url} ({where}): unknown storage protocol {protocol!r} (give a local path, "
+                "s3://bucket/prefix, memory://name or another fsspec URL)"
+            ) from None
+        except ImportError as exc:  # a known protocol whose package is not installed
+            raise ConfigError(f"lake URL {url} ({where}): {exc}") from None
+
+
 def _resolve_common(args: argparse.Namespace) -> None:
     cfg = load_config(args.config)
     args.cfg = cfg
     from lake import canonical_url
 
+    url = args.lake or str(cfg.lake.get("url", "./lake.zarr"))
+    check_lake_protocol(url, "--lake" if args.lake else cfg.origin("lake", "url"))
     # absolute, so Ray workers in other working directories see the same lake
-    args.lake = canonical_url(args.lake or str(cfg.lake.get("url", "./lake.zarr")))
+    args.lake = canonical_url(url)
     args.storage_options = dict(cfg.lake.get("storage_options", {}) or {})
 
 
