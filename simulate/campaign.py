@@ -7,13 +7,15 @@ after a crash finishes only the rest, and a second run of a finished campaign st
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
+from simulate.emsoft_io import check_mc_file
 from simulate.engines import get_engine
-from simulate.errors import EngineUnavailableError, SimulateInputError
+from simulate.errors import EngineUnavailableError, SimulateInputError, setting_text
 from simulate.farm import Farm, FarmEvent, FarmOptions, JobOutcome
 from simulate.jobs import plan_jobs, select_materials
 from simulate.settings import SimulationSettings
@@ -65,6 +67,40 @@ class CampaignSummary:
         return not self.failed
 
 
+def check_farm_options(
+    *,
+    time_limit_s: float = 43_200.0,
+    max_retries: int = 2,
+    num_actors: int | None = None,
+    cpus_per_actor: float = 1.0,
+    seed: int = 0,
+    variants: int = 0,
+    names: Mapping[str, str] | None = None,
+) -> None:
+    """Raise :class:`SimulateInputError` on a farm option out of range, before Ray starts.
+
+    ``names`` maps a parameter to how the caller's user wrote it (``"--time-limit"``,
+    ``"config file ebsdlake.toml: [simulate] time_limit_s"``); default the parameter name.
+    """
+    names = dict(names or {})
+
+    def fail(param: str, value: object, need: str) -> NoReturn:
+        raise SimulateInputError(f"{setting_text(names.get(param, param), value)}: {need}")
+
+    if time_limit_s is None or not (math.isfinite(time_limit_s) and time_limit_s > 0):
+        fail("time_limit_s", time_limit_s, "must be a positive number of seconds")
+    if max_retries < 0:
+        fail("max_retries", max_retries, "must be >= 0")
+    if num_actors is not None and num_actors < 1:
+        fail("num_actors", num_actors, "must be >= 1 (leave it out: one actor per GPU or CPUs)")
+    if not (math.isfinite(cpus_per_actor) and cpus_per_actor > 0):
+        fail("cpus_per_actor", cpus_per_actor, "must be a positive number of CPUs")
+    if seed < 0:
+        fail("seed", seed, "must be >= 0")
+    if variants < 0:
+        fail("variants", variants, "must be >= 0")
+
+
 def start_ray(address: str | None = None, num_cpus: int | None = None) -> dict[str, float]:
     """Join the Ray cluster at ``address`` or start a local one; returns its resources.
 
@@ -104,10 +140,14 @@ def run_campaign(
 ) -> CampaignSummary:
     """Simulate every missing master of the selected structures into the lake.
 
+    Every option is checked (:func:`check_farm_options`, the ``mc_file``, the engine, the lake
+    and the selection) before Ray starts.
+
     Parameters
     ----------
     lake_url, storage_options
-        The lake (local path, ``s3://...``) and its fsspec options.
+        An existing lake (local path, ``s3://...``) and its fsspec options; a URL with no
+        lake is an error (:class:`lake.LakeNotFoundError`), nothing is created.
     settings
         Simulation settings (paper defaults when ``None``).
     material_ids
@@ -138,15 +178,22 @@ def run_campaign(
 
     started = time.monotonic()
     settings = settings or SimulationSettings()
-    if time_limit_s is None or time_limit_s <= 0:
-        raise SimulateInputError(f"--time-limit {time_limit_s}: must be a positive number of s")
-    if max_retries < 0:
-        raise SimulateInputError(f"max_retries={max_retries}: must be >= 0")
+    check_farm_options(
+        time_limit_s=time_limit_s,
+        max_retries=max_retries,
+        num_actors=num_actors,
+        cpus_per_actor=cpus_per_actor,
+        seed=seed,
+        variants=variants,
+    )
+    if settings.mc_file:
+        check_mc_file(settings.mc_file)
     engine = get_engine(settings.engine)
     if not ray_address:
         engine.check_available(settings)
 
-    lake = Lake.open(lake_url, storage_options)
+    # read-only: a mistyped URL is an error, not a new empty lake (the actors write)
+    lake = Lake.open(lake_url, storage_options, mode="r")
     chosen = select_materials(lake, material_ids, source, spacegroups)
     if not chosen:
         raise SimulateInputError(f"{lake.url}: no structures match the selection; ingest first")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from simulate.errors import SimulateInputError, setting_text
 from simulate.settings import SimulationSettings
 
 
@@ -19,8 +20,34 @@ def _cfg_section(args: argparse.Namespace, name: str) -> dict[str, Any]:
     return dict(section or {})
 
 
+def _origin(args: argparse.Namespace, section: str, key: str) -> str:
+    """Where the config value ``[section] key`` came from (file, variable), for messages."""
+    cfg = getattr(args, "cfg", None)
+    return cfg.origin(section, key) if cfg is not None else f"[{section}] {key}"
+
+
+def _option(args: argparse.Namespace, flag: str, section: str, key: str, default: Any):
+    """``(value, name)``: the flag's value and ``--flag`` when given, else the config's."""
+    value = getattr(args, flag.removeprefix("--").replace("-", "_"))
+    if value is not None:
+        return value, flag
+    return _cfg_section(args, section).get(key, default), _origin(args, section, key)
+
+
+def _checked_mc_file(args: argparse.Namespace) -> str | None:
+    """The Monte Carlo file (flag, else ``[simulate] mc_file``) checked and made absolute."""
+    from simulate.emsoft_io import check_mc_file
+
+    path, where = _option(args, "--mc-file", "simulate", "mc_file", None)
+    return str(check_mc_file(path, where)) if path else None
+
+
 def settings_from_args(args: argparse.Namespace) -> SimulationSettings:
-    """Settings: config ``[simulate]`` section, then the command-line flags."""
+    """Settings: config ``[simulate]`` section, then the command-line flags.
+
+    A Monte Carlo file (``--mc-file`` or ``[simulate] mc_file``) is checked here, before any
+    job is planned, and passed on as an absolute path.
+    """
     return SimulationSettings.from_config(
         _cfg_section(args, "simulate"),
         engine=args.engine,
@@ -32,20 +59,51 @@ def settings_from_args(args: argparse.Namespace) -> SimulationSettings:
         sample_tilt_deg=args.tilt,
         device=args.device,
         mc_electrons=args.mc_electrons,
-        mc_file=args.mc_file,
+        mc_file=_checked_mc_file(args),
         precision=args.precision,
     )
 
 
+def _farm_options(args: argparse.Namespace) -> tuple[float, int, int]:
+    """``(time limit s, max retries, Ray CPUs)`` from the flags and the config, each checked
+    (:func:`~simulate.campaign.check_farm_options`) with the name the user gave it."""
+    from simulate.campaign import check_farm_options
+
+    time_limit, time_where = _option(args, "--time-limit", "simulate", "time_limit_s", 43_200.0)
+    retries, retries_where = _option(args, "--max-retries", "simulate", "max_retries", 2)
+    check_farm_options(
+        time_limit_s=time_limit,
+        max_retries=retries,
+        num_actors=args.num_actors,
+        cpus_per_actor=args.cpus_per_actor,
+        seed=args.seed,
+        variants=args.variants,
+        names={
+            "time_limit_s": time_where,
+            "max_retries": retries_where,
+            "num_actors": "--num-actors",
+            "cpus_per_actor": "--cpus-per-actor",
+            "seed": "--seed",
+            "variants": "--variants",
+        },
+    )
+    num_cpus = int(_cfg_section(args, "ray").get("num_cpus") or 0)
+    if num_cpus < 0:
+        where = setting_text(_origin(args, "ray", "num_cpus"), num_cpus)
+        raise SimulateInputError(f"{where}: must be >= 0 (0: all CPUs)")
+    return float(time_limit), int(retries), num_cpus
+
+
 def simulate_command(args: argparse.Namespace) -> int:
-    """Handler of ``ebsdlake simulate``: run a campaign, exit 1 if any master failed."""
+    """Handler of ``ebsdlake simulate``: run a campaign, exit 1 if any master failed.
+
+    Options, the Monte Carlo file, the lake and the selection are checked before Ray starts.
+    """
     from simulate.campaign import run_campaign
 
-    section = _cfg_section(args, "simulate")
-    ray_cfg = _cfg_section(args, "ray")
+    time_limit, retries, num_cpus = _farm_options(args)
     settings = settings_from_args(args)
-    time_limit = args.time_limit if args.time_limit is not None else section.get("time_limit_s")
-    retries = args.max_retries if args.max_retries is not None else section.get("max_retries", 2)
+    ray_cfg = _cfg_section(args, "ray")
     summary = run_campaign(
         args.lake,
         getattr(args, "storage_options", None),
@@ -58,10 +116,10 @@ def simulate_command(args: argparse.Namespace) -> int:
         seed=args.seed,
         num_actors=args.num_actors,
         cpus_per_actor=args.cpus_per_actor,
-        time_limit_s=float(time_limit or 43_200),
-        max_retries=int(retries),
+        time_limit_s=time_limit,
+        max_retries=retries,
         ray_address=ray_cfg.get("address") or None,
-        ray_num_cpus=int(ray_cfg.get("num_cpus") or 0) or None,
+        ray_num_cpus=num_cpus or None,
         progress=not args.quiet,
     )
     if args.quiet:
@@ -124,12 +182,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def import_emsoft_command(args: argparse.Namespace) -> int:
-    """Handler of ``ebsdlake lake import-emsoft``."""
+    """Handler of ``ebsdlake lake import-emsoft``: every file is checked before the lake is
+    opened (and created when missing), so a rejected file leaves nothing behind."""
     from lake import Lake
-    from simulate.importer import import_emsoft
+    from simulate.importer import plan_import, write_imports
 
+    planned = plan_import(args.files, args.material_id, args.variant)
     lake = Lake.open(args.lake, getattr(args, "storage_options", None))
-    for item in import_emsoft(lake, args.files, args.material_id, args.variant):
+    for item in write_imports(lake, planned):
         added = " (structure added)" if item.structure_added else ""
         print(f"imported {item.path} -> {item.material_id}/{item.variant}{added}")
     return 0

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from simulate.engines.base import MasterResult
-from simulate.errors import EmsoftFileError
+from simulate.errors import EmsoftFileError, setting_text
 from simulate.settings import SimulationSettings
 
 #: EMsoft's crystal-system codes in ``CrystalData/CrystalSystem``.
@@ -29,6 +29,18 @@ EMSOFT_CRYSTAL_SYSTEMS = {
     "monoclinic": 6,
     "triclinic": 7,
 }
+#: Plane energies an imported EBSD master may have, keV (SEM beams: a few keV to ~30 keV).
+EBSD_ENERGY_RANGE_KEV = (1.0, 50.0)
+#: Smallest Lambert half-width of an imported master (EMsoft's own default is 500).
+MIN_IMPORT_NPX = 10
+#: What ``DepthDistribution.from_emsoft`` reads from an EMsoft Monte Carlo file.
+MC_DATASETS = (
+    "EMData/MCOpenCL/accum_z",
+    "EMData/MCOpenCL/totnum_el",
+    "NMLparameters/MCCLNameList/Ehistmin",
+    "NMLparameters/MCCLNameList/Ebinsize",
+    "NMLparameters/MCCLNameList/depthstep",
+)
 
 
 def crystal_system_of(number: int) -> str:
@@ -158,8 +170,9 @@ def read_master(path: str | Path) -> MasterResult:
         raise EmsoftFileError(
             f"{path}: mLPNH {north.shape}, mLPSH {south.shape} and {len(energies)} EkeVs disagree"
         )
+    check_energies(path, energies)
     master = np.stack([north, south], axis=1).astype(np.float32)
-    npx = (master.shape[-1] - 1) // 2
+    npx = check_master_grid(path, master, energies)
     attrs: dict[str, Any] = {
         "engine": "emsoft",
         "engine_version": f"EMsoft {version}".strip(),
@@ -179,9 +192,74 @@ def read_master(path: str | Path) -> MasterResult:
     return MasterResult(master=master, energies_kev=energies, weights=weights, attrs=attrs)
 
 
+def check_energies(path: Path, energies: np.ndarray) -> None:
+    """Raise :class:`EmsoftFileError` unless ``EkeVs`` are increasing EBSD beam energies."""
+    low, high = EBSD_ENERGY_RANGE_KEV
+    shown = ", ".join(f"{e:g}" for e in energies[:6]) + (", ..." if len(energies) > 6 else "")
+    if not len(energies) or not np.all(np.isfinite(energies)):
+        raise EmsoftFileError(f"{path}: EkeVs [{shown}] are not finite energies")
+    if energies.min() < low or energies.max() > high:
+        raise EmsoftFileError(
+            f"{path}: EkeVs [{shown}] keV outside {low:g}-{high:g} keV (EBSD beam energies)"
+        )
+    if np.any(np.diff(energies) <= 0):
+        raise EmsoftFileError(f"{path}: EkeVs [{shown}] keV are not strictly increasing")
+
+
+def check_master_grid(path: Path, master: np.ndarray, energies: np.ndarray) -> int:
+    """The Lambert half-width ``npx`` of ``master`` ``(nE, 2, n, n)``; raises
+    :class:`EmsoftFileError` on a grid too small or not square and odd, on non-finite values
+    and on an all-zero plane."""
+    rows, cols = master.shape[-2:]
+    if rows != cols or rows % 2 == 0:
+        raise EmsoftFileError(f"{path}: mLPNH planes are {rows}x{cols}, expected (2 npx + 1)^2")
+    npx = (cols - 1) // 2
+    if npx < MIN_IMPORT_NPX:
+        raise EmsoftFileError(
+            f"{path}: npx {npx} ({cols}x{cols} planes) is too small; need npx >= {MIN_IMPORT_NPX}"
+        )
+    if not np.all(np.isfinite(master)):
+        raise EmsoftFileError(f"{path}: mLPNH/mLPSH hold non-finite values (NaN or inf)")
+    empty = ~master.reshape(len(energies), 2, -1).any(axis=2)
+    if empty.all():
+        raise EmsoftFileError(f"{path}: mLPNH and mLPSH are all zero (no master pattern)")
+    if empty.any():
+        energy, hemisphere = np.argwhere(empty)[0]
+        name = ("mLPNH", "mLPSH")[hemisphere]
+        raise EmsoftFileError(f"{path}: {name} at {energies[energy]:g} keV is all zero")
+    return int(npx)
+
+
+def check_mc_file(path: str | Path, option: str = "mc_file") -> Path:
+    """Raise :class:`EmsoftFileError` unless ``path`` is an EMsoft Monte Carlo HDF5 file the
+    dynamical engine can read; the message starts with ``option`` (``--mc-file``).
+
+    Returns
+    -------
+    Path
+        The file's absolute path (Ray workers run in other working directories).
+    """
+    path = Path(path)
+    where = setting_text(option, path)
+    try:
+        with _open(path) as f:
+            missing = [name for name in MC_DATASETS if name not in f]
+            if missing:
+                raise EmsoftFileError(f"not an EMsoft Monte Carlo file ({missing[0]} is missing)")
+            accum = f["EMData/MCOpenCL/accum_z"]
+            if accum.ndim != 4 or not np.any(np.asarray(accum[()])):
+                raise EmsoftFileError(f"EMData/MCOpenCL/accum_z {accum.shape} is empty or not 4-D")
+    except EmsoftFileError as exc:
+        reason = str(exc).removeprefix(f"{path}: ")
+        raise EmsoftFileError(f"{where}: {reason}") from None
+    return path.resolve()
+
+
 def _open(path: Path):
     import h5py
 
+    if path.is_dir():
+        raise EmsoftFileError(f"{path}: is a directory, not an HDF5 file")
     if not path.is_file():
         raise EmsoftFileError(f"{path}: no such file")
     try:

@@ -25,3 +25,9 @@ class EngineUnavailableError(SimulateError):
 
 class EmsoftFileError(SimulateInputError):
     """An EMsoft HDF5 file that is missing, unreadable or lacks a required dataset."""
+
+
+def setting_text(name: str, value: object) -> str:
+    """``--flag VALUE`` for a command-line flag, ``name = VALUE`` for a config setting, the
+    way messages name what the user set."""
+    return f"{name} {value}" if name.startswith("--") else f"{name} = {value}"

@@ -180,7 +180,7 @@ class Farm:
 
         from lake import Lake
 
-        lake = Lake.open(self.lake_url, self.storage_options)
+        lake = Lake.open(self.lake_url, self.storage_options, mode="r+")
         emit = on_event or (lambda event: None)
         queue: deque[tuple[Job, int]] = deque((job, 1) for job in jobs)
         outcomes: list[JobOutcome] = []

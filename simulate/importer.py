@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lake.ids import check_material_id, check_variant
 from simulate.emsoft_io import read_master, read_structure
 from simulate.errors import SimulateInputError
 from simulate.structure import build_crystal
@@ -66,13 +67,80 @@ def ensure_structure(lake, material_id: str, path: Path) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class PlannedImport:
+    """One checked file and where its master goes."""
+
+    path: Path
+    material_id: str
+    variant: str
+
+
+def plan_import(
+    paths: Sequence[str | Path],
+    material_id: str | None = None,
+    variant: str | None = None,
+) -> list[PlannedImport]:
+    """Check every file and name its master, before anything is written.
+
+    Each file is read as an EMsoft EBSD master (:func:`~simulate.emsoft_io.read_master`:
+    datasets present, energies, grid, finite and non-zero planes), so one bad file stops the
+    import before any lake is created or written.
+
+    Raises
+    ------
+    SimulateInputError
+        No files, ``--variant`` and ``--material-id`` with several files, or a file that is
+        not a usable EMsoft master (:class:`~simulate.errors.EmsoftFileError`).
+    LakeInputError
+        A material id or variant name the lake cannot store.
+    """
+    files = [Path(p) for p in paths]
+    if not files:
+        raise SimulateInputError("import-emsoft: give at least one EMsoft master file")
+    if variant and material_id and len(files) > 1:
+        raise SimulateInputError(
+            "import-emsoft: --variant with --material-id names one master; give one file"
+        )
+    planned = []
+    for path in files:
+        read_master(path)  # validates; the arrays are read again when written
+        mid = material_id or _safe_name(path.stem)
+        name = variant or (
+            "default" if (len(files) == 1 or not material_id) else _safe_name(path.stem)
+        )
+        check_material_id(mid)
+        check_variant(name)
+        planned.append(PlannedImport(path, mid, name))
+    return planned
+
+
+def write_imports(lake, planned: Sequence[PlannedImport]) -> list[ImportedMaster]:
+    """Write the masters of :func:`plan_import` into ``lake`` (structures first if missing)."""
+    out = []
+    for item in planned:
+        result = read_master(item.path)
+        added = ensure_structure(lake, item.material_id, item.path)
+        lake.write_master(
+            item.material_id,
+            item.variant,
+            result.master,
+            energies_kev=result.energies_kev,
+            weights=result.weights,
+            attrs={**result.attrs, "variant_kind": "imported"},
+        )
+        out.append(ImportedMaster(item.path, item.material_id, item.variant, added))
+    return out
+
+
 def import_emsoft(
     lake,
     paths: Sequence[str | Path],
     material_id: str | None = None,
     variant: str | None = None,
 ) -> list[ImportedMaster]:
-    """Import EMsoft EBSD master files into ``lake``.
+    """Import EMsoft EBSD master files into ``lake``: :func:`plan_import` (every file checked
+    first), then :func:`write_imports`.
 
     Parameters
     ----------
@@ -86,28 +154,4 @@ def import_emsoft(
         Variant name; default ``"default"``, or the file name when several files share one
         material id.
     """
-    files = [Path(p) for p in paths]
-    if not files:
-        raise SimulateInputError("import-emsoft: give at least one EMsoft master file")
-    if variant and material_id and len(files) > 1:
-        raise SimulateInputError(
-            "import-emsoft: --variant with --material-id names one master; give one file"
-        )
-    out = []
-    for path in files:
-        result = read_master(path)
-        mid = material_id or _safe_name(path.stem)
-        name = variant or (
-            "default" if (len(files) == 1 or not material_id) else _safe_name(path.stem)
-        )
-        added = ensure_structure(lake, mid, path)
-        lake.write_master(
-            mid,
-            name,
-            result.master,
-            energies_kev=result.energies_kev,
-            weights=result.weights,
-            attrs={**result.attrs, "variant_kind": "imported"},
-        )
-        out.append(ImportedMaster(path, mid, name, added))
-    return out
+    return write_imports(lake, plan_import(paths, material_id, variant))

@@ -53,7 +53,7 @@ class SimulationWorker:
         self.settings = settings
         self.engine = get_engine(settings.engine)
         self.engine_version = self.engine.version()
-        self.lake = Lake.open(lake_url, storage_options)
+        self.lake = Lake.open(lake_url, storage_options, mode="r+")  # never a new lake
         warm_up = getattr(self.engine, "warm_up", None)
         self.warm_up_s = warm_up(settings.device) if warm_up is not None else 0.0
 
