@@ -24,6 +24,16 @@ from ingest.labels import DEFAULT_SYMPREC
 from ingest.record import StructureRecord, build_record
 
 _B_FROM_U = 8.0 * np.pi**2 / 100.0  # U [Angstrom^2] -> B [nm^2]
+#: Tags naming a space group without listing its operations (pymatgen reads any of them).
+SPACE_GROUP_TAGS = (
+    "_space_group_name_H-M_alt",
+    "_symmetry_space_group_name_H-M",
+    "_space_group_name_H-M",
+    "_space_group_name_Hall",
+    "_symmetry_space_group_name_Hall",
+    "_space_group_IT_number",
+    "_symmetry_Int_Tables_number",
+)
 
 
 def cif_material_id(path: Path, text: str) -> str:
@@ -41,9 +51,14 @@ def _number(value: str) -> float | None:
         return None
 
 
+def _first_block(parser: CifParser):
+    """The first data block (the one whose structure is read)."""
+    return next(iter(parser._cif.data.values()))
+
+
 def _b_by_label(parser: CifParser) -> dict[str, float]:
     """Per-label B in nm^2 from the first data block's isotropic displacement columns."""
-    block = next(iter(parser._cif.data.values()))
+    block = _first_block(parser)
     labels = block.data.get("_atom_site_label") or []
     u_values = block.data.get("_atom_site_U_iso_or_equiv")
     b_values = block.data.get("_atom_site_B_iso_or_equiv")
@@ -68,6 +83,44 @@ def order_majority(structure: Structure) -> Structure:
     )
 
 
+def _check_cell(path: Path, block) -> None:
+    """Raise :class:`CifError` on a cell length that is not positive or an angle outside
+    (0, 180) degrees (pymatgen would take the absolute value of a negative length); a missing
+    tag is left to pymatgen."""
+    limits = {f"_cell_length_{axis}": (0.0, np.inf) for axis in "abc"}
+    limits |= {f"_cell_angle_{name}": (0.0, 180.0) for name in ("alpha", "beta", "gamma")}
+    for tag, (low, high) in limits.items():
+        if tag not in block.data:
+            continue
+        value = _number(block.data[tag])
+        if value is None or not low < value < high:
+            need = "a positive length" if high == np.inf else "an angle in (0, 180) degrees"
+            raise CifError(f"{path}: {tag} {block.data[tag]!r} is not {need}")
+
+
+def _declared_space_group(block) -> tuple[str, str] | None:
+    """The first space-group tag of ``block`` and its value, unless it declares P1."""
+    for tag in SPACE_GROUP_TAGS:
+        value = str(block.data.get(tag, "")).strip().strip("'\"")
+        if value and value not in ("?", ".") and value.replace(" ", "") not in ("P1", "1"):
+            return tag, value
+    return None
+
+
+def _check_symmetry_read(path: Path, block, messages: list[str]) -> None:
+    """Raise :class:`CifError` when pymatgen fell back to P1 although the file declares
+    another space group (a symbol it does not know, and no symmetry operations)."""
+    if not any("Defaulting to P1" in message for message in messages):
+        return
+    declared = _declared_space_group(block)
+    if declared is not None:
+        tag, value = declared
+        raise CifError(
+            f"{path}: unknown space group {value!r} ({tag}) and no symmetry operations; "
+            "fix the symbol or list _space_group_symop_operation_xyz"
+        )
+
+
 def _describe_disorder(path: Path, structure: Structure) -> str:
     site = next(s for s in structure if not s.is_ordered)
     label = getattr(site, "label", None) or site.species.formula
@@ -78,14 +131,20 @@ def _describe_disorder(path: Path, structure: Structure) -> str:
     )
 
 
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def parse_cif(path: str | Path, order_disordered: bool = False) -> Structure:
     """The structure of a CIF file (first data block), B per site in ``B_nm2``.
 
     Raises
     ------
     CifError
-        The file is missing, unreadable or has no valid structure; the message names the file
-        and what is wrong.
+        The file is missing, unreadable or has no valid structure (a cell length that is not
+        positive, an angle outside (0, 180), a space-group symbol pymatgen does not know
+        with no symmetry operations...); the message names the file and what is wrong.
     DisorderedStructureError
         A site is partially occupied and ``order_disordered`` is False.
     """
@@ -100,12 +159,18 @@ def parse_cif(path: str | Path, order_disordered: bool = False) -> Structure:
         warnings.simplefilter("always")
         try:
             parser = CifParser.from_str(text, occupancy_tolerance=1.0)
-            structures = parser.parse_structures(primitive=False, on_error="raise")
+            block = _first_block(parser)
         except Exception as exc:  # pymatgen raises many types on malformed input
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CifError(f"{path}: malformed CIF: {detail}") from None
+            raise CifError(f"{path}: malformed CIF: {_first_line(exc)}") from None
+        _check_cell(path, block)
+        try:
+            structures = parser.parse_structures(primitive=False, on_error="raise")
+        except Exception as exc:
+            raise CifError(f"{path}: malformed CIF: {_first_line(exc)}") from None
+    messages = [str(w.message) for w in caught] + list(getattr(parser, "warnings", []))
+    _check_symmetry_read(path, block, messages)
     if not structures:
-        why = "; ".join(str(w.message).splitlines()[0] for w in caught) or "no structure"
+        why = "; ".join(m.splitlines()[0] for m in messages if m.strip()) or "no structure"
         raise CifError(f"{path}: malformed CIF: {why}")
     structure = structures[0]
     b_by_label = _b_by_label(parser)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from ingest.errors import IngestError
 from ingest.labels import DEFAULT_SYMPREC
-from ingest.writer import IngestReport, ingest, require_some
+from ingest.writer import IngestReport, ingest, rejection_line, require_some
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -46,7 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     mp = sources.add_parser("mp", help="Materials Project (needs MP_API_KEY)")
     mp.add_argument("--paper-preset", action="store_true", help="Yan et al. 2025 selection")
     mp.add_argument("--spacegroups", help="e.g. 221,225 or 195-230")
-    mp.add_argument("--max-volume", type=float, help="largest cell volume, Angstrom^3")
+    mp.add_argument(
+        "--max-volume", type=float, help="largest cell volume, Angstrom^3 (any selection)"
+    )
     mp.add_argument("--crystal-system", help="e.g. cubic")
     mp.add_argument("--elements", nargs="+", help="materials must contain all of these")
     mp.add_argument("--num-sites", nargs=2, type=int, metavar=("MIN", "MAX"))
@@ -85,10 +88,18 @@ def _add_volume_per_atom(parser: argparse.ArgumentParser, default: tuple[float, 
 
 
 def _symprec(args) -> float:
+    """``--symprec``, else ``[ingest] symprec``; a tolerance that is not > 0 is refused."""
+    cfg = getattr(args, "cfg", None)
     if args.symprec is not None:
-        return float(args.symprec)
-    section = getattr(getattr(args, "cfg", None), "ingest", None) or {}
-    return float(section.get("symprec", DEFAULT_SYMPREC) or DEFAULT_SYMPREC)
+        value, where = float(args.symprec), f"--symprec {args.symprec}"
+    else:
+        section = getattr(cfg, "ingest", None) or {}
+        value = float(section.get("symprec", DEFAULT_SYMPREC))
+        origin = cfg.origin("ingest", "symprec") if cfg is not None else "[ingest] symprec"
+        where = f"{origin} = {value}"
+    if not (math.isfinite(value) and value > 0):
+        raise IngestError(f"{where}: must be a positive tolerance in Angstrom (e.g. 0.01)")
+    return value
 
 
 def _open_lake(args):
@@ -99,8 +110,7 @@ def _open_lake(args):
 
 def _finish(report: IngestReport) -> int:
     for what, reason in report.rejected:
-        line = reason if reason.startswith(what) else f"{what}: {reason}"
-        print(f"rejected {line}", file=sys.stderr)
+        print(f"rejected {rejection_line(what, reason)}", file=sys.stderr)
     print(report.summary())
     require_some(report)
     return 0
@@ -165,16 +175,18 @@ def _mp_query(args):
 
     if args.paper_preset:
         if args.spacegroups or args.max_volume is not None:
-            raise IngestError("--paper-preset fixes the groups and volumes; drop --spacegroups")
-        base = MPQuery.paper_preset()
+            raise IngestError(
+                "--paper-preset fixes the groups and volumes; drop --spacegroups/--max-volume"
+            )
+        groups = MPQuery.paper_preset().max_volume_by_group
     else:
-        groups = parse_space_groups(args.spacegroups) if args.spacegroups else []
-        base = MPQuery(max_volume_by_group={g: args.max_volume for g in groups})
+        groups = dict.fromkeys(parse_space_groups(args.spacegroups) if args.spacegroups else [])
     return MPQuery(
-        max_volume_by_group=base.max_volume_by_group,
+        max_volume_by_group=groups,
         crystal_system=args.crystal_system.lower() if args.crystal_system else None,
         elements=tuple(args.elements or ()),
         num_sites=tuple(args.num_sites) if args.num_sites else None,
+        max_volume=args.max_volume,
     ).validated()
 
 
@@ -182,8 +194,9 @@ def _materials_project(args) -> int:
     from ingest.materials_project import query, resolve_api_key
 
     section = getattr(getattr(args, "cfg", None), "ingest", None) or {}
-    key = resolve_api_key(section.get("mp_api_key"))
+    symprec = _symprec(args)
     mp_query = _mp_query(args)
+    key = resolve_api_key(section.get("mp_api_key"))
     lake = _open_lake(args)
     report = IngestReport()
     records = query(
@@ -191,7 +204,7 @@ def _materials_project(args) -> int:
         api_key=key,
         endpoint=args.endpoint,
         skip_ids=lake.structure_ids(),
-        symprec=_symprec(args),
+        symprec=symprec,
         on_reject=report.reject,
         on_skip=report.skipped.append,
     )

@@ -10,11 +10,12 @@ and the ``mp-api`` version.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,12 +59,16 @@ class MPQuery:
         Materials must contain all of these elements.
     num_sites
         (min, max) sites in the MP cell, or None.
+    max_volume
+        Largest cell volume in Angstrom^3 for every group without its own limit in
+        ``max_volume_by_group`` (and for a query without groups), or None.
     """
 
     max_volume_by_group: dict[int, float | None] = field(default_factory=dict)
     crystal_system: str | None = None
     elements: tuple[str, ...] = ()
     num_sites: tuple[int, int] | None = None
+    max_volume: float | None = None
 
     @classmethod
     def paper_preset(cls) -> MPQuery:
@@ -71,7 +76,8 @@ class MPQuery:
         return cls(max_volume_by_group=dict(PAPER_PRESET))
 
     def validated(self) -> MPQuery:
-        """Raise :class:`IngestError` on an unknown group, element or crystal system."""
+        """Raise :class:`IngestError` on an unknown group, element or crystal system, a volume
+        that is not positive or a site range that is not ``1 <= MIN <= MAX``."""
         if not self.max_volume_by_group and self.crystal_system is None and not self.elements:
             raise IngestError(
                 "Materials Project query is empty: give --paper-preset, --spacegroups, "
@@ -83,8 +89,16 @@ class MPQuery:
             raise IngestError(
                 f"unknown crystal system {self.crystal_system!r} (valid: {', '.join(CRYSTAL_SYSTEMS)})"
             )
+        volumes = [v for v in self.max_volume_by_group.values() if v is not None]
+        for volume in [*volumes, *([self.max_volume] if self.max_volume is not None else [])]:
+            if not (math.isfinite(volume) and volume > 0):
+                raise IngestError(f"--max-volume {volume:g}: must be > 0 (Angstrom^3)")
+        if self.num_sites is not None:
+            low, high = self.num_sites
+            if not 1 <= low <= high:
+                raise IngestError(f"--num-sites {low} {high}: need 1 <= MIN <= MAX")
         elements = tuple(check_elements(self.elements, "--elements"))
-        return MPQuery(self.max_volume_by_group, self.crystal_system, elements, self.num_sites)
+        return replace(self, elements=elements)
 
     def as_provenance(self) -> dict[str, Any]:
         """The query as JSON-able provenance."""
@@ -125,11 +139,13 @@ def _with_retries(call: Callable[[], Any], what: str, retries: int, backoff_s: f
 
 def _search_kwargs(query: MPQuery, space_group: int | None) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"fields": list(FIELDS)}
+    limit = None
     if space_group is not None:
         kwargs["spacegroup_number"] = space_group
         limit = query.max_volume_by_group.get(space_group)
-        if limit is not None:
-            kwargs["volume"] = (0.0, float(limit))
+    limit = query.max_volume if limit is None else limit
+    if limit is not None:
+        kwargs["volume"] = (0.0, float(limit))
     if query.crystal_system is not None:
         kwargs["crystal_system"] = query.crystal_system.capitalize()
     if query.elements:

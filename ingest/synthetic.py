@@ -79,6 +79,8 @@ class SyntheticParams:
             )
         if not self.min_distance > 0:
             raise IngestError(f"--min-distance {self.min_distance}: must be > 0 Angstrom")
+        if not self.symprec > 0:
+            raise IngestError(f"--symprec {self.symprec}: must be > 0 Angstrom")
         return SyntheticParams(**{**asdict(self), "elements": elements})
 
 

@@ -91,8 +91,14 @@ def ingest(
     return report
 
 
+def rejection_line(what: str, reason: str) -> str:
+    """``what: reason``, or ``reason`` alone when it already starts with ``what`` (a file's
+    errors name the file)."""
+    return reason if reason.startswith(what) else f"{what}: {reason}"
+
+
 def require_some(report: IngestReport) -> None:
     """Raise when nothing was ingested or skipped and something was rejected."""
     if report.rejected and not (report.ingested or report.skipped):
-        what, reason = report.rejected[0]
-        raise IngestError(f"nothing ingested; first rejection: {what}: {reason}")
+        line = rejection_line(*report.rejected[0])
+        raise IngestError(f"nothing ingested; first rejection: {line}")

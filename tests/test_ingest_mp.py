@@ -190,3 +190,19 @@ def test_resumable_skips_ingested_ids(mp_server, tmp_path):
     assert again.ingested == [] and sorted(again.skipped) == sorted(first.ingested)
     stored = lake.structure("mp-990003")
     assert stored["source"] == "mp" and stored["disordered_spacegroup_symbol"] == "Pm-3m"
+
+
+def test_max_volume_without_spacegroups_filters(mp_server, tmp_path, capsys):
+    """``--max-volume`` with ``--crystal-system`` alone (README story 1) limits the volume."""
+    from infra.cli import main
+    from lake import Lake
+
+    lake = str(tmp_path / "lake")
+    argv = ["--lake", lake, "ingest", "mp", "--crystal-system", "cubic", "--max-volume", "12",
+            "--endpoint", mp_server.endpoint]  # fmt: skip
+    assert main(argv) == 0
+    searches = [r for r in mp_server.requests if "_fields" in r]
+    assert searches and all(float(r["volume_max"]) == 12.0 for r in searches)
+    # mp-13 (11.8 A^3) and mp-23 (10.9 A^3) are the cubic fixture cells below 12 A^3
+    assert Lake.open(lake, mode="r").structure_ids() == ["mp-13", "mp-23"]
+    assert "ingested 2" in capsys.readouterr().out
