@@ -51,7 +51,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_retries": 2,
     },
     "train": {
-        "label": "disordered_spacegroup_number",
+        "label": "disordered_spacegroup",
         "model": "resnet18",
         "epochs": 10,
         "batch_size": 128,

@@ -3,6 +3,10 @@
 ``register(subparsers)`` is called by ``infra.cli``; handlers return an exit code and raise
 ``TrainingError`` (a ValueError) for user errors, which infra prints as one line.
 ``bench science`` runs the paper's true-vs-disordered experiment (``train.science``).
+
+``train`` takes each setting from its flag, else the ``[train]`` key of the configuration, else
+the built-in (paper) default, and checks everything it can (settings, lake, materials, held-out
+ids, existing runs, target files) before it starts Ray.
 """
 
 from __future__ import annotations
@@ -10,18 +14,92 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
-from train.targets import DEFAULT_TARGET, LABEL_TARGETS
+from train.targets import LABEL_TARGETS
 
 
-def _default(args: argparse.Namespace, key: str, fallback: Any) -> Any:
-    """A ``[train]`` value from the effective config, else ``fallback``."""
-    section = getattr(getattr(args, "cfg", None), "train", None)
-    value = getattr(section, key, None) if section is not None else None
-    if value is None and isinstance(section, dict):
-        value = section.get(key)
-    return fallback if value is None else value
+def _config_value(args: argparse.Namespace, key: str, explicit_only: bool = False) -> Any:
+    """The ``[train]`` value of ``key`` from the effective config, or ``None``.
+
+    ``explicit_only`` skips values that come from the embedded defaults (the supervised paper
+    settings), so MCD keeps its own paper defaults unless the file or environment sets a key.
+    """
+    cfg = getattr(args, "cfg", None)
+    section = getattr(cfg, "train", None)
+    if section is None:
+        return None
+    value = section.get(key) if isinstance(section, dict) else getattr(section, key, None)
+    if explicit_only and key not in _explicit_train_keys(cfg):
+        return None
+    return value
+
+
+def _explicit_train_keys(cfg: Any) -> set[str]:
+    """``[train]`` keys set by the config file or the environment (not embedded defaults)."""
+    origins = getattr(cfg, "origins", None)
+    if isinstance(origins, dict):
+        return {key.split(".", 1)[1] for key in origins if key.startswith("train.")}
+    from infra.config import DEFAULTS
+
+    section = getattr(cfg, "train", None) or {}
+    defaults = DEFAULTS.get("train", {})
+    return {key for key, value in dict(section).items() if value != defaults.get(key)}
+
+
+def _target_name(label: str | None) -> str | None:
+    """A label target name for ``label`` (config files may give the attribute key)."""
+    names = {attribute: name for name, attribute in LABEL_TARGETS.items()}
+    return names.get(label, label) if label is not None else None
+
+
+def _run_settings(args: argparse.Namespace, mcd: bool) -> dict[str, Any]:
+    """Training settings: the flag, else the ``[train]`` key, else left to the config class's
+    built-in default (omitted). MCD takes only ``[train]`` keys set explicitly, and has no
+    SGD keys (``momentum``, ``lr_step_epochs``, ``lr_gamma``)."""
+
+    def pick(flag: Any, key: str) -> Any:
+        return flag if flag is not None else _config_value(args, key, explicit_only=mcd)
+
+    settings = {
+        "label": _target_name(pick(args.label, "label")),
+        "arch": pick(args.model, "model"),
+        "epochs": pick(args.epochs, "epochs"),
+        "batch_size": pick(args.batch_size, "batch_size"),
+        "lr": pick(args.lr, "lr"),
+        "image_size": pick(args.image_size, "image_size"),
+        "num_workers": pick(args.workers, "num_workers"),
+        "use_gpu": True if args.gpu else pick(None, "use_gpu"),
+        "steps_per_epoch": args.steps_per_epoch,
+        "patterns_per_material": args.patterns_per_material,
+        "variants": tuple(args.variants),
+        "weights_path": args.weights,
+        "seed": args.seed,
+    }
+    if mcd:
+        settings["top_n"] = args.top_n
+    else:
+        for key in ("momentum", "lr_step_epochs", "lr_gamma"):
+            settings[key] = _config_value(args, key)
+    return {key: value for key, value in settings.items() if value is not None}
+
+
+def _at_least_one(option: str, value: int | None) -> None:
+    """Raise :class:`TrainingError` naming ``option`` when ``value`` is below 1."""
+    from train.training_errors import TrainingError
+
+    if value is not None and value < 1:
+        raise TrainingError(f"{option} {value}: must be >= 1")
+
+
+def _start_ray(args: argparse.Namespace) -> str | None:
+    """Start or join Ray as the ``[ray]`` config says; return the address to pass on."""
+    from infra.ray_runtime import ensure_ray
+
+    address = getattr(getattr(args.cfg, "ray", None), "address", None) or None
+    ensure_ray(address, getattr(getattr(args.cfg, "ray", None), "num_cpus", None) or None)
+    return address
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,18 +108,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train a space-group classifier (supervised k-fold protocol or MCD) on Ray Train",
     )
-    train.add_argument("--label", default=None, choices=sorted(LABEL_TARGETS))
-    train.add_argument("--folds", type=int, default=None, help="CV folds (paper 5; 1: none)")
-    train.add_argument("--epochs", type=int, default=None)
-    train.add_argument("--workers", type=int, default=None, help="Ray Train workers")
+    train.add_argument(
+        "--label", default=None, choices=sorted(LABEL_TARGETS), help="([train] label)"
+    )
+    train.add_argument(
+        "--folds", type=int, default=None, help="CV folds ([train] folds, paper 5; 1: none)"
+    )
+    train.add_argument("--epochs", type=int, default=None, help="([train] epochs; MCD 20)")
+    train.add_argument(
+        "--workers", type=int, default=None, help="Ray Train workers ([train] num_workers)"
+    )
     train.add_argument("--gpu", action="store_true", help="one GPU per worker")
     train.add_argument("--holdout-fraction", type=float, default=0.2)
     train.add_argument("--run-id", default=None)
-    train.add_argument("--model", default=None, help="resnet18 (supervised), resnet50 (MCD)")
+    train.add_argument(
+        "--model", default=None, help="([train] model) resnet18 (supervised), resnet50 (MCD)"
+    )
     train.add_argument("--weights", default=None, help="local ImageNet state dict (.pth)")
-    train.add_argument("--batch-size", type=int, default=None)
-    train.add_argument("--image-size", type=int, default=None)
-    train.add_argument("--lr", type=float, default=None)
+    train.add_argument("--batch-size", type=int, default=None, help="([train] batch_size)")
+    train.add_argument("--image-size", type=int, default=None, help="([train] image_size)")
+    train.add_argument("--lr", type=float, default=None, help="([train] lr; MCD 2e-4)")
     train.add_argument("--steps-per-epoch", type=int, default=None)
     train.add_argument("--patterns-per-material", type=int, default=100)
     train.add_argument("--variants", nargs="+", default=["default"])
@@ -116,12 +202,9 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
 
 def science_handler(args: argparse.Namespace) -> int:
     """``ebsdlake bench science``: one protocol per label on a shared held-out set."""
-    from infra.ray_runtime import ensure_ray
     from train.science import results_table, run_science
     from train.supervised import SupervisedConfig
 
-    address = getattr(getattr(args.cfg, "ray", None), "address", None) or None
-    ensure_ray(address, getattr(getattr(args.cfg, "ray", None), "num_cpus", None) or None)
     config = SupervisedConfig(
         arch=args.arch, epochs=args.epochs, image_size=args.image_size,
         detector_shape=(args.detector_size, args.detector_size), batch_size=args.batch_size,
@@ -130,6 +213,7 @@ def science_handler(args: argparse.Namespace) -> int:
         num_workers=args.workers, use_gpu=args.gpu, seed=args.seed,
     )  # fmt: skip
     config.validate()
+    address = _start_ray(args)
     rows = run_science(
         args.lake, args.storage_options, config, args.labels, args.out, folds=args.folds,
         holdout_fraction=args.holdout_fraction, run_prefix=args.run_prefix, ray_address=address,
@@ -150,36 +234,23 @@ def _run_id(args: argparse.Namespace, kind: str) -> str:
 
 def train_handler(args: argparse.Namespace) -> int:
     """``ebsdlake train``: run the supervised protocol, or MCD with ``--mcd``."""
-    from infra.ray_runtime import ensure_ray
-
-    address = getattr(getattr(args.cfg, "ray", None), "address", None) or None
-    ensure_ray(address, getattr(getattr(args.cfg, "ray", None), "num_cpus", None) or None)
-    common = {
-        "label": args.label or DEFAULT_TARGET,
-        "batch_size": args.batch_size,
-        "image_size": args.image_size,
-        "lr": args.lr,
-        "epochs": args.epochs,
-        "steps_per_epoch": args.steps_per_epoch,
-        "patterns_per_material": args.patterns_per_material,
-        "num_workers": args.workers or int(_default(args, "num_workers", 1)),
-        "use_gpu": bool(args.gpu or _default(args, "use_gpu", False)),
-        "variants": tuple(args.variants),
-        "weights_path": args.weights,
-        "seed": args.seed,
-    }
-    if args.mcd:
-        return _train_mcd(args, {k: v for k, v in common.items() if v is not None}, address)
-    from train.protocol import run_protocol
+    from train.protocol import plan_protocol, run_protocol
+    from train.runs import open_lake
     from train.supervised import SupervisedConfig
 
-    settings = {k: v for k, v in common.items() if v is not None}
-    settings.setdefault("epochs", int(_default(args, "epochs", 10)))
-    settings["arch"] = args.model or str(_default(args, "model", "resnet18"))
-    config = SupervisedConfig(**settings)
+    if args.mcd:
+        return _train_mcd(args)
+    config = SupervisedConfig(**_run_settings(args, mcd=False))
+    config.validate()
+    folds = args.folds if args.folds is not None else _config_value(args, "folds")
+    folds = 5 if folds is None else int(folds)
+    _at_least_one("--folds", folds)
+    run_id = _run_id(args, "supervised")
+    lake = open_lake(args.lake, args.storage_options)
+    plan_protocol(lake, config, run_id, folds, args.holdout_fraction, args.materials, args.test_ids)
+    address = _start_ray(args)
     summary = run_protocol(
-        args.lake, args.storage_options, config, _run_id(args, "supervised"),
-        folds=args.folds if args.folds is not None else int(_default(args, "folds", 5)),
+        args.lake, args.storage_options, config, run_id, folds=folds,
         holdout_fraction=args.holdout_fraction, material_ids=args.materials,
         test_ids=args.test_ids, ray_address=address,
     )  # fmt: skip
@@ -187,24 +258,47 @@ def train_handler(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_mcd(args: argparse.Namespace, settings: dict, address: str | None) -> int:
+def _train_mcd(args: argparse.Namespace) -> int:
     """``ebsdlake train --mcd``: K MCD runs on the lake's materials and the target files."""
     from train.evaluate import ensemble_vote
-    from train.experimental import TargetSpec
-    from train.mcd import MCDConfig, train_mcd_ensemble
-    from train.protocol import trainable_materials
+    from train.experimental import TargetSpec, load_target_set
+    from train.mcd import MCDConfig, check_ensemble, train_mcd_ensemble
+    from train.preprocess import PreprocessConfig
+    from train.protocol import (
+        check_classes,
+        check_materials,
+        material_labels,
+        trainable_materials,
+    )
     from train.runs import open_lake
     from train.training_errors import TrainingError
 
     if not args.target:
         raise TrainingError("train --mcd: give the target patterns with --target PATH[=LABEL]")
-    config = MCDConfig(arch=args.model or "resnet50", top_n=args.top_n, **settings)
+    _at_least_one("--runs", args.runs)
+    _at_least_one("--top-n", args.top_n)
+    config = MCDConfig(**_run_settings(args, mcd=True))
+    config.validate()
     lake = open_lake(args.lake, args.storage_options)
+    if args.materials:
+        check_materials(lake, args.materials, config.variants, "--materials")
     sources = args.materials or trainable_materials(lake, config.variants)
-    specs = [TargetSpec.parse(text) for text in args.target]
+    if not sources:
+        raise TrainingError(
+            f"{lake.url}: no complete master among variants {list(config.variants)}; "
+            "run `ebsdlake simulate` first"
+        )
     run_id = _run_id(args, "mcd")
+    check_classes(run_id, config.label, material_labels(lake, sources, config.label))
+    specs = [TargetSpec.parse(text) for text in args.target]
+    missing = [spec.path for spec in specs if not Path(spec.path).exists()]
+    if missing:
+        raise TrainingError(f"--target {missing[0]}: no such file or folder")
+    check_ensemble(lake, run_id, args.runs, config, sources, [spec.path for spec in specs])
+    targets = load_target_set(specs, config.top_n, PreprocessConfig(), config.image_size)
+    address = _start_ray(args)
     results = train_mcd_ensemble(
-        args.lake, args.storage_options, sources, specs, config, run_id, args.runs, address
+        args.lake, args.storage_options, sources, targets, config, run_id, args.runs, address
     )
     print(f"MCD runs: {' '.join(r.run_id for r in results)}")
     if all(spec.label is not None for spec in specs):
@@ -217,6 +311,7 @@ def evaluate_handler(args: argparse.Namespace) -> int:
     """``ebsdlake evaluate RUN...``: evaluate runs; mean and 95 % interval over several."""
     from train.evaluate import ensemble_vote, evaluate_run, mean_interval
 
+    _at_least_one("--patterns-per-material", args.patterns_per_material)
     if args.ensemble:
         _print_summary(ensemble_vote(args.lake, args.storage_options, args.runs))
         return 0
@@ -225,6 +320,12 @@ def evaluate_handler(args: argparse.Namespace) -> int:
         evaluation = evaluate_run(
             args.lake, args.storage_options, run, args.test_ids, args.patterns_per_material
         )
+        if evaluation.seen_in_training:
+            print(
+                f"ebsdlake evaluate: warning: run {run!r} was trained on "
+                f"{', '.join(evaluation.seen_in_training)}; its score is not a held-out score",
+                file=sys.stderr,
+            )
         accuracies[run] = evaluation.accuracy
         print(f"{run}: accuracy {evaluation.accuracy:.4f} on {evaluation.n_patterns} patterns")
         for label, value in evaluation.per_class.items():
@@ -241,18 +342,34 @@ def evaluate_handler(args: argparse.Namespace) -> int:
 
 
 def predict_handler(args: argparse.Namespace) -> int:
-    """``ebsdlake predict RUN FILE...``: CSV (and a phase map for scans) per file."""
+    """``ebsdlake predict RUN FILE...``: CSV (and a phase map for scans) per file.
+
+    Each file's results are written as soon as it is predicted; a file that cannot be read is
+    reported (one line at the end, exit code 2) without losing the others' results.
+    """
     from collections import Counter
 
-    from train.predict import predict_files, write_prediction
+    from train.predict import check_inputs, iter_predictions, write_prediction
+    from train.training_errors import TrainingError
 
-    for prediction in predict_files(args.lake, args.storage_options, args.run, args.files):
+    check_inputs(args.files, args.out)
+    failures = []
+    for prediction in iter_predictions(args.lake, args.storage_options, args.run, args.files):
+        if isinstance(prediction, TrainingError):
+            failures.append(str(prediction))
+            continue
         written = write_prediction(prediction, args.out)
         label, count = Counter(prediction.predicted).most_common(1)[0]
         total = len(prediction.predicted)
         print(
             f"{prediction.source}: {total} patterns, most predicted {label} ({count}/{total}); "
             f"wrote {', '.join(str(p) for p in written)}"
+        )
+    if failures:
+        done = len(args.files) - len(failures)
+        raise TrainingError(
+            f"{len(failures)} of {len(args.files)} inputs not predicted"
+            f"{f' (the other {done} are written)' if done else ''}: {'; '.join(failures)}"
         )
     return 0
 

@@ -41,6 +41,8 @@ class Evaluation:
         (``classes``); true labels the run never saw get extra rows.
     n_patterns
         Patterns scored.
+    seen_in_training
+        Test materials the run was trained on (its score on them is not a held-out score).
     """
 
     run_id: str
@@ -51,6 +53,7 @@ class Evaluation:
     row_labels: list
     confusion: np.ndarray = field(repr=False)
     n_patterns: int = 0
+    seen_in_training: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
         """JSON-ready summary (what ``evaluation.json`` holds)."""
@@ -63,6 +66,7 @@ class Evaluation:
             "classes": self.classes,
             "row_labels": self.row_labels,
             "confusion": self.confusion.tolist(),
+            "seen_in_training": list(self.seen_in_training),
         }
 
 
@@ -140,10 +144,7 @@ def _stream_predictions(loaded, lake_url, storage_options, test_ids, per_materia
     from train.stream import PatternStream
     from train.supervised import SupervisedConfig, stream_config_for
 
-    settings = dict(loaded.settings)
-    settings["detector_shape"] = tuple(settings["detector_shape"])
-    settings["variants"] = tuple(settings["variants"])
-    config = (MCDConfig if loaded.kind == "mcd" else SupervisedConfig)(**settings)
+    config = run_settings(loaded, MCDConfig if loaded.kind == "mcd" else SupervisedConfig)
     stream = PatternStream(
         lake_url, storage_options, list(test_ids), stream_config_for(config, False)
     )
@@ -158,6 +159,21 @@ def _stream_predictions(loaded, lake_url, storage_options, test_ids, per_materia
         true_values += [stream.classes[i] for i in labels.tolist()]
         groups += list(mids)
     return true_values, predicted, groups
+
+
+def run_settings(loaded, config_class):
+    """The run's training settings as ``config_class``; a stored config that does not fit
+    (another version, a hand-edited file) is a :class:`TrainingError` naming the run."""
+    settings = dict(loaded.settings)
+    try:
+        settings["detector_shape"] = tuple(settings["detector_shape"])
+        settings["variants"] = tuple(settings["variants"])
+        return config_class(**settings)
+    except (KeyError, TypeError) as exc:
+        raise TrainingError(
+            f"run {loaded.run_id!r}: config.json 'config' does not fit {config_class.__name__} "
+            f"({exc})"
+        ) from None
 
 
 def evaluate_run(
@@ -177,7 +193,8 @@ def evaluate_run(
         The run to evaluate.
     test_ids
         Materials to test on; default the run's held-out ``test_ids``. MCD runs without test
-        materials are scored on their labelled target patterns.
+        materials are scored on their labelled target patterns. Materials the run trained on
+        are scored too, and listed in ``Evaluation.seen_in_training``.
     patterns_per_material
         Projections per test material (paper: 100).
 
@@ -185,25 +202,33 @@ def evaluate_run(
     -------
     Evaluation
     """
-    from train.mcd import TARGET_PREDICTIONS_FILE
+    from train.protocol import check_materials
     from train.run_models import load_run
 
+    if patterns_per_material < 1:
+        raise TrainingError(f"--patterns-per-material {patterns_per_material}: must be >= 1")
     lake = open_lake(lake_url, storage_options, mode="a")
     loaded = load_run(lake, run_id)
     ids = list(test_ids) if test_ids else list(loaded.config.get("test_ids") or [])
     if ids:
+        variants = tuple(loaded.settings.get("variants") or ("default",))
+        check_materials(
+            lake, ids, variants, "--test-ids" if test_ids else f"run {run_id!r} test_ids"
+        )
         true_values, predicted, groups = _stream_predictions(
             loaded, lake_url, storage_options, ids, patterns_per_material
         )
     elif loaded.kind == "mcd":
-        table = get_json(lake, run_id, TARGET_PREDICTIONS_FILE)
+        table = _target_predictions(lake, run_id)
         keep = [i for i, label in enumerate(table["labels"]) if label is not None]
         true_values = [table["labels"][i] for i in keep]
         predicted = [table["predicted"][i] for i in keep]
         groups = [table["sources"][i] for i in keep]
     else:
-        raise TrainingError(f"run {run_id!r}: no held-out test materials; pass test ids")
+        raise TrainingError(f"run {run_id!r}: no held-out test materials; pass --test-ids")
     evaluation = score(run_id, loaded.classes, true_values, predicted, groups)
+    trained = set(loaded.config.get("train_ids") or [])
+    evaluation.seen_in_training = [m for m in ids if m in trained]
     write_evaluation(lake, evaluation)
     return evaluation
 
@@ -301,12 +326,10 @@ def ensemble_vote(lake_url: str, storage_options: dict | None, run_ids: list[str
         ``accuracy`` (voted, overall), ``per_material`` (voted, per target source),
         ``run_accuracy`` (mean and 95 % interval of the single runs).
     """
-    from train.mcd import TARGET_PREDICTIONS_FILE
-
     lake = open_lake(lake_url, storage_options)
-    tables = [get_json(lake, run, TARGET_PREDICTIONS_FILE) for run in run_ids]
-    if not tables:
+    if not run_ids:
         raise TrainingError("ensemble vote: no runs given")
+    tables = [_target_predictions(lake, run) for run in run_ids]
     labels, sources = tables[0]["labels"], tables[0]["sources"]
     if any(t["labels"] != labels or t["sources"] != sources for t in tables[1:]):
         raise TrainingError(f"ensemble vote: runs {run_ids} were not scored on one target set")
@@ -324,6 +347,28 @@ def ensemble_vote(lake_url: str, storage_options: dict | None, run_ids: list[str
         "run_accuracy": mean_interval([float(s) for s in singles]),
         "runs": list(run_ids),
     }
+
+
+def _target_predictions(lake, run_id: str) -> dict:
+    """An MCD run's ``target_predictions.json``; a missing, supervised or unfinished run is a
+    :class:`TrainingError` saying which."""
+    from train.mcd import TARGET_PREDICTIONS_FILE
+    from train.runs import CONFIG_FILE, has_run_file, require_run
+
+    require_run(lake, run_id)
+    config = get_json(lake, run_id, CONFIG_FILE)
+    kind = config.get("kind", "supervised") if isinstance(config, dict) else None
+    if kind != "mcd":
+        raise TrainingError(
+            f"run {run_id!r} is a {kind or 'unknown'} run, not an MCD ensemble run "
+            "(evaluate it without --ensemble)"
+        )
+    if not has_run_file(lake, run_id, TARGET_PREDICTIONS_FILE):
+        raise TrainingError(f"run {run_id!r}: unfinished MCD run (no {TARGET_PREDICTIONS_FILE})")
+    table = get_json(lake, run_id, TARGET_PREDICTIONS_FILE)
+    if not isinstance(table, dict) or not {"labels", "sources", "predicted"} <= set(table):
+        raise TrainingError(f"run {run_id!r}: {TARGET_PREDICTIONS_FILE} lacks its columns")
+    return table
 
 
 def training_curve_png(lake_url: str, storage_options: dict | None, run_id: str) -> bytes:

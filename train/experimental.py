@@ -16,9 +16,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from train.training_errors import TrainingError
+from train.training_errors import TrainingError, one_line
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+MIN_PATTERN_PX = 16
+"""Smallest pattern side accepted (smaller ones carry no usable Kikuchi bands)."""
 
 
 @dataclass
@@ -81,28 +83,51 @@ def read_patterns(path: str | Path) -> PatternSet:
     try:
         signal = kp.load(str(path), lazy=False)
     except Exception as exc:  # kikuchipy raises many types for unsupported files
-        raise TrainingError(f"patterns {path}: not a readable EBSD file ({exc})") from None
+        raise TrainingError(
+            f"patterns {path}: not a readable EBSD file ({one_line(exc)})"
+        ) from None
     if isinstance(signal, list):
         signal = signal[0]
     data = np.asarray(signal.data, dtype=np.float32)
     if data.ndim < 2:
         raise TrainingError(f"patterns {path}: expected 2-D patterns, got shape {data.shape}")
+    _check_pattern_shape(path, data.shape[-2:])
     nav_shape = tuple(data.shape[:-2]) or (1,)
     return PatternSet(data.reshape(-1, *data.shape[-2:]), nav_shape, str(path))
 
 
 def _read_image_folder(folder: Path) -> PatternSet:
     """Read every image of a folder (sorted by name) as a float32 grey pattern."""
-    from PIL import Image
-
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise TrainingError(f"patterns {folder}: folder holds no {'/'.join(IMAGE_SUFFIXES)} images")
-    images = [np.asarray(Image.open(p).convert("F"), dtype=np.float32) for p in files]
+    images = [_read_image(p) for p in files]
     shapes = {im.shape for im in images}
     if len(shapes) != 1:
         raise TrainingError(f"patterns {folder}: images differ in shape {sorted(shapes)}")
     return PatternSet(np.stack(images), (len(images),), str(folder))
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """One image file as a float32 grey pattern; unreadable or tiny images name the file."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            pattern = np.asarray(image.convert("F"), dtype=np.float32)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise TrainingError(f"patterns {path}: not a readable image ({one_line(exc)})") from None
+    _check_pattern_shape(path, pattern.shape)
+    return pattern
+
+
+def _check_pattern_shape(path: str | Path, shape: tuple[int, ...]) -> None:
+    """Raise :class:`TrainingError` when a pattern side is below :data:`MIN_PATTERN_PX`."""
+    if len(shape) != 2 or min(shape) < MIN_PATTERN_PX:
+        raise TrainingError(
+            f"patterns {path}: {'x'.join(str(n) for n in shape)} px patterns are too small "
+            f"(at least {MIN_PATTERN_PX} x {MIN_PATTERN_PX} px)"
+        )
 
 
 def prepare_patterns(patterns: np.ndarray, preprocess_config, image_size: int) -> torch.Tensor:

@@ -10,6 +10,7 @@ import numpy as np
 from train.detector import Detector
 from train.preprocess import PreprocessConfig
 from train.stream import PatternStream, StreamConfig
+from train.training_errors import TrainingError
 
 
 def pattern_grid(
@@ -30,14 +31,24 @@ def pattern_grid(
     -------
     pathlib.Path
         The written file.
+
+    Raises
+    ------
+    TrainingError
+        ``n_patterns`` below 1 (``--patterns``).
+    StreamError
+        A material without a complete default master, or one whose master cannot be read
+        (named, with a hint to run ``ebsdlake lake verify``).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if isinstance(n_patterns, bool) or int(n_patterns) < 1:
+        raise TrainingError(f"--patterns {n_patterns}: must be >= 1 (patterns per material)")
     det = detector or Detector.paper(shape=(128, 128))
-    n_cols = max(1, int(n_patterns))
+    n_cols = int(n_patterns)
     rows = []
     for mid in material_ids:
         cfg = StreamConfig(

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from train.runs import ray_storage
-from train.training_errors import TrainingRunError
+from train.training_errors import TrainingError, TrainingRunError, one_line
 
 
 def run_on_ray_train(
@@ -70,17 +70,41 @@ def run_on_ray_train(
     try:
         result = trainer.fit()
     except Exception as exc:  # Ray wraps worker errors in several types
-        raise TrainingRunError(f"run {run_id!r}: Ray Train failed: {_first_line(exc)}") from exc
+        raise TrainingRunError(f"run {run_id!r}: Ray Train failed: {failure_reason(exc)}") from exc
     if result.error is not None:
-        raise TrainingRunError(f"run {run_id!r}: Ray Train failed: {_first_line(result.error)}")
+        raise TrainingRunError(
+            f"run {run_id!r}: Ray Train failed: {failure_reason(result.error)}"
+        ) from result.error
     if result.checkpoint is None:
         raise TrainingRunError(f"run {run_id!r}: finished without a checkpoint")
     return result
 
 
-def _first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message (Ray's are long)."""
-    for line in str(exc).splitlines():
-        if line.strip():
-            return line.strip()
-    return type(exc).__name__
+def failure_reason(exc: BaseException) -> str:
+    """One line saying why Ray Train failed: the worker's own exception, not Ray's header.
+
+    Ray Train raises ``WorkerGroupError`` (``worker_failures``: rank -> the exception raised in
+    that worker), ``ControllerError`` (``controller_failure``), or ``RayTaskError`` wrappers
+    (``cause``); the innermost exception's message is kept, prefixed by its type unless it is
+    one of ours (a :class:`TrainingError` already reads as a sentence).
+    """
+    failures = getattr(exc, "worker_failures", None)
+    if isinstance(failures, dict) and failures:
+        rank = min(failures)
+        return f"rank {rank}: {failure_reason(failures[rank])}"
+    inner = getattr(exc, "controller_failure", None) or getattr(exc, "cause", None)
+    if isinstance(inner, BaseException) and inner is not exc:
+        return failure_reason(inner)
+    if isinstance(exc, TrainingError | TrainingRunError):
+        return one_line(exc)
+    text = one_line(_without_ray_header(str(exc)))
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _without_ray_header(message: str) -> str:
+    """The last line of a traceback snippet in a Ray message (``module.Error: reason``), or the
+    message itself when it carries no traceback."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if any(line.startswith("Traceback (most recent call last)") for line in lines):
+        return lines[-1]
+    return message

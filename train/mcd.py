@@ -52,9 +52,10 @@ class MCDConfig(StreamedRunConfig):
 
     def validate(self) -> None:
         """Raise :class:`TrainingError` naming the first bad field."""
-        self.check_positive(
-            ("epochs", "batch_size", "image_size", "repeats", "num_workers"), "MCD config"
-        )
+        positive = ("epochs", "batch_size", "patterns_per_material", "repeats", "num_workers")
+        self.check_positive(positive, "MCD config")
+        if self.top_n is not None and self.top_n < 1:
+            raise TrainingError(f"MCD config top_n={self.top_n}: must be >= 1")
 
 
 def _target_batch(target: torch.Tensor, size: int, epoch: int, step: int, rank: int, seed: int):
@@ -156,13 +157,17 @@ def train_mcd(
     config: MCDConfig,
     run_id: str,
     ray_address: str | None = None,
+    reuse_finished: bool = True,
 ) -> RunResult:
     """Train one MCD model on Ray Train and store it, with its target predictions, as a run.
+
+    An unfinished run with the same settings resumes from its last checkpoint; a run with other
+    settings is refused before anything is written (``train.runs.check_run_settings``).
 
     Parameters
     ----------
     lake_url, storage_options
-        The lake with the source materials' masters; the run is written there.
+        The existing lake with the source materials' masters; the run is written there.
     source_ids
         Simulated (labelled) materials.
     targets
@@ -173,6 +178,9 @@ def train_mcd(
         Run folder name.
     ray_address
         Ray cluster to join; ``None`` starts or reuses a local runtime.
+    reuse_finished
+        A run that already finished with the same settings is read back instead of trained
+        (``True``), or refused as already existing (``False``).
 
     Returns
     -------
@@ -182,10 +190,11 @@ def train_mcd(
     import ray
 
     from infra.ray_runtime import ensure_ray
+    from train import runs
     from train.launch import run_on_ray_train
     from train.preprocess import PreprocessConfig
-    from train.runs import CLASSES_FILE, CONFIG_FILE, METRICS_FILE, open_lake, put_json, put_model
     from train.stream import PatternStream
+    from train.supervised import stored_result
 
     config.validate()
     if not source_ids:
@@ -195,13 +204,18 @@ def train_mcd(
         if isinstance(targets, TargetSet)
         else load_target_set(list(targets), config.top_n, PreprocessConfig(), config.image_size)
     )
-    lake = open_lake(lake_url, storage_options, mode="a")
+    lake = runs.open_lake(lake_url, storage_options, mode="a")
     stream = PatternStream(
         lake_url, storage_options, list(source_ids), stream_config_for(config, True)
     )
     classes = list(stream.classes)
     if len(classes) < 2:
         raise TrainingError(f"MCD run {run_id!r}: label {config.label!r} has {len(classes)} class")
+    run_config = mcd_run_config(config, lake_url, source_ids, target_set.sources)
+    if runs.check_run_settings(lake, run_id, run_config, classes) == "finished":
+        if not reuse_finished:
+            runs.refuse_finished(lake, run_id)
+        return stored_result(lake, run_id)
     ensure_ray(ray_address)
     loop = {
         "config": config,
@@ -213,20 +227,8 @@ def train_mcd(
             len(source_ids), config.patterns_per_material, config.batch_size, config.num_workers
         ),
     }
-    put_json(
-        lake,
-        run_id,
-        CONFIG_FILE,
-        {
-            "kind": "mcd",
-            "config": dataclasses.asdict(config),
-            "train_ids": list(source_ids),
-            "test_ids": [],
-            "targets": sorted(set(target_set.sources)),
-            "lake_url": lake_url,
-        },
-    )
-    put_json(lake, run_id, CLASSES_FILE, classes)
+    runs.put_json(lake, run_id, runs.CONFIG_FILE, run_config)
+    runs.put_json(lake, run_id, runs.CLASSES_FILE, classes)
     result = run_on_ray_train(
         mcd_worker, loop, lake, run_id, config.num_workers, config.use_gpu,
         config.max_failures, ray_address,
@@ -236,10 +238,9 @@ def train_mcd(
             f"{folder}/{worker.CHECKPOINT_STATE}", map_location="cpu", weights_only=False
         )
     model_state = {name: state[name] for name in ("generator", "head1", "head2")}
-    put_model(lake, run_id, model_state)
-    put_json(lake, run_id, METRICS_FILE, {"history": state["history"]})
+    runs.put_json(lake, run_id, runs.METRICS_FILE, {"history": state["history"]})
     probabilities = predict_mcd(model_state, len(classes), config.arch, target_set.patterns)
-    put_json(
+    runs.put_json(
         lake,
         run_id,
         TARGET_PREDICTIONS_FILE,
@@ -249,14 +250,71 @@ def train_mcd(
             "sources": target_set.sources,
         },
     )
+    runs.put_model(lake, run_id, model_state)  # last: a run with a model is finished
     return RunResult(run_id, classes, state["history"], list(source_ids), [])
+
+
+def mcd_run_config(
+    config: MCDConfig, lake_url: str, source_ids: list[str], target_sources: list[str]
+) -> dict[str, Any]:
+    """What ``config.json`` of an MCD run holds (compared when a run is trained again)."""
+    return {
+        "kind": "mcd",
+        "config": dataclasses.asdict(config),
+        "train_ids": list(source_ids),
+        "test_ids": [],
+        "targets": sorted(set(target_sources)),
+        "lake_url": lake_url,
+    }
+
+
+def ensemble_run_ids(run_id: str, runs: int) -> list[str]:
+    """The runs of an ensemble: ``<run_id>-r00``, ``<run_id>-r01``..."""
+    return [f"{run_id}-r{k:02d}" for k in range(runs)]
+
+
+def check_ensemble(
+    lake,
+    run_id: str,
+    runs: int,
+    config: MCDConfig,
+    source_ids: list[str],
+    target_sources: list[str],
+) -> None:
+    """Refuse an ensemble whose runs all finished, or whose existing runs have other settings.
+
+    Cheap (reads run files only), so the CLI calls it before starting Ray. Finished runs with
+    the same settings are read back by :func:`train_mcd_ensemble`, unfinished ones resumed.
+    """
+    from train.runs import check_run_settings, run_folder
+
+    if runs < 1:
+        raise TrainingError(f"--runs {runs}: must be >= 1")
+    config.validate()
+    members = ensemble_run_ids(run_id, runs)
+    statuses = [
+        check_run_settings(
+            lake,
+            member,
+            mcd_run_config(
+                config.refine(seed=config.seed + k), lake.url, source_ids, target_sources
+            ),
+        )
+        for k, member in enumerate(members)
+    ]
+    if all(status == "finished" for status in statuses):
+        shown = ", ".join(members[:3]) + (" ..." if runs > 3 else "")
+        raise TrainingError(
+            f"run {run_id!r} already exists in {lake.url} ({shown} finished); choose another "
+            f"--run-id or remove them ({run_folder(lake, members[0])} ...)"
+        )
 
 
 def train_mcd_ensemble(
     lake_url: str,
     storage_options: dict | None,
     source_ids: list[str],
-    targets: list[TargetSpec],
+    targets: list[TargetSpec] | TargetSet,
     config: MCDConfig,
     run_id: str,
     runs: int = 30,
@@ -265,12 +323,21 @@ def train_mcd_ensemble(
     """Train ``runs`` MCD models (seeds ``seed + k``) as runs ``<run_id>-r<k>`` (paper: 30).
 
     The target set is read once and shared; ``train.evaluate.ensemble_vote`` combines the runs.
+    An ensemble whose runs all finished is refused (:func:`check_ensemble`); after an
+    interruption, finished runs are read back and the unfinished one resumed.
     """
     from train.preprocess import PreprocessConfig
+    from train.runs import open_lake
 
     if runs < 1:
         raise TrainingError(f"MCD ensemble {run_id!r}: runs={runs} must be >= 1")
-    target_set = load_target_set(list(targets), config.top_n, PreprocessConfig(), config.image_size)
+    target_set = (
+        targets
+        if isinstance(targets, TargetSet)
+        else load_target_set(list(targets), config.top_n, PreprocessConfig(), config.image_size)
+    )
+    lake = open_lake(lake_url, storage_options)
+    check_ensemble(lake, run_id, runs, config, list(source_ids), target_set.sources)
     return [
         train_mcd(
             lake_url,
@@ -278,8 +345,8 @@ def train_mcd_ensemble(
             source_ids,
             target_set,
             config.refine(seed=config.seed + k),
-            f"{run_id}-r{k:02d}",
+            member,
             ray_address,
         )  # fmt: skip
-        for k in range(runs)
+        for k, member in enumerate(ensemble_run_ids(run_id, runs))
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from train.experimental import prepare_patterns, read_patterns
 from train.runs import open_lake
+from train.training_errors import TrainingError
 
 
 @dataclass
@@ -69,11 +71,49 @@ def predict_file(loaded, path: str | Path) -> Prediction:
 def predict_files(
     lake_url: str, storage_options: dict | None, run_id: str, files: list[str]
 ) -> list[Prediction]:
-    """Load run ``run_id`` from the lake and predict each file."""
+    """Load run ``run_id`` from the lake and predict each file (the first bad file raises)."""
     from train.run_models import load_run
 
     loaded = load_run(open_lake(lake_url, storage_options), run_id)
     return [predict_file(loaded, path) for path in files]
+
+
+def iter_predictions(
+    lake_url: str, storage_options: dict | None, run_id: str, files: list[str]
+) -> Iterator[Prediction | TrainingError]:
+    """Load run ``run_id`` and yield each file's :class:`Prediction` as soon as it is done.
+
+    A file that cannot be predicted yields its :class:`TrainingError` instead, so the caller
+    keeps (and writes) the results of the other files.
+    """
+    from train.run_models import load_run
+
+    loaded = load_run(open_lake(lake_url, storage_options), run_id)
+    for path in files:
+        try:
+            yield predict_file(loaded, path)
+        except TrainingError as exc:
+            yield exc
+
+
+def check_inputs(files: list[str], out_dir: str | Path) -> None:
+    """Raise :class:`TrainingError` before any work when an input is missing or ``out_dir``
+    cannot be a folder (an existing file, or under one)."""
+    missing = [path for path in files if not Path(path).exists()]
+    if missing:
+        raise TrainingError(f"patterns {missing[0]}: no such file or folder")
+    _out_folder(out_dir)
+
+
+def _out_folder(out_dir: str | Path) -> Path:
+    """``out_dir`` as a path, checked to be (or to be creatable as) a folder."""
+    out = Path(out_dir)
+    for folder in (out, *out.parents):
+        if folder.exists() and not folder.is_dir():
+            raise TrainingError(f"--out {out}: {folder} is a file, not a folder")
+        if folder.exists():
+            break
+    return out
 
 
 def predictions_csv(prediction: Prediction) -> bytes:
@@ -122,8 +162,13 @@ def phase_map_png(prediction: Prediction) -> bytes:
 
 def write_prediction(prediction: Prediction, out_dir: str | Path) -> list[Path]:
     """Write ``<stem>.csv`` and, for a scan, ``<stem>_phase_map.png`` into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_folder(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TrainingError(
+            f"--out {out}: cannot create the folder ({exc.strerror or exc})"
+        ) from None
     stem = Path(prediction.source).stem or "patterns"
     written = [out / f"{stem}.csv"]
     written[0].write_bytes(predictions_csv(prediction))

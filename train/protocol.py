@@ -9,11 +9,18 @@ tested on the held-out ones.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from train.evaluate import evaluate_run, mean_interval
-from train.runs import open_lake, put_json
-from train.supervised import RunResult, SupervisedConfig, train_supervised
+from train.runs import check_run_settings, open_lake, put_json, refuse_finished
+from train.supervised import (
+    RunResult,
+    SupervisedConfig,
+    supervised_run_config,
+    train_supervised,
+)
 from train.targets import label_attribute
 from train.training_errors import TrainingError
 
@@ -67,6 +74,126 @@ def best_epoch_count(fold_results: list[RunResult]) -> int:
     return int(curves.mean(0).argmax()) + 1
 
 
+@dataclass
+class ProtocolPlan:
+    """Who trains and tests in one protocol, checked against the lake before any training.
+
+    Attributes
+    ----------
+    train_ids, test_ids
+        Training materials (split into folds) and held-out materials.
+    folds
+        ``(train_ids, val_ids)`` of each cross-validation fold (empty without CV).
+    """
+
+    train_ids: list[str]
+    test_ids: list[str]
+    folds: list[tuple[list[str], list[str]]]
+
+
+def check_materials(lake, material_ids: list[str], variants: tuple[str, ...], option: str) -> None:
+    """Raise :class:`TrainingError` naming ``option`` unless every id is a structure of the
+    lake with a complete master among ``variants``."""
+    known = set(lake.structure_ids())
+    unknown = [m for m in material_ids if m not in known]
+    if unknown:
+        shown = ", ".join(repr(m) for m in unknown[:5])
+        raise TrainingError(f"{option}: no material {shown} in {lake.url}")
+    wanted = set(variants)
+    lacking = [m for m in material_ids if not wanted & set(lake.variants(m))]
+    if lacking:
+        shown = ", ".join(repr(m) for m in lacking[:5])
+        raise TrainingError(
+            f"{option}: {shown} has no complete master among variants {list(variants)}"
+        )
+
+
+def check_classes(run_id: str, label: str, labels: list) -> None:
+    """Raise :class:`TrainingError` when the training materials' ``labels`` hold < 2 classes."""
+    classes = len(set(labels))
+    if classes < 2:
+        raise TrainingError(
+            f"run {run_id!r}: label {label!r} has {classes} class(es) among the {len(labels)} "
+            "training materials; a classifier needs two or more"
+        )
+
+
+def plan_protocol(
+    lake,
+    config: SupervisedConfig,
+    run_id: str,
+    folds: int = 5,
+    holdout_fraction: float = 0.2,
+    material_ids: list[str] | None = None,
+    test_ids: list[str] | None = None,
+) -> ProtocolPlan:
+    """Check a protocol's inputs and runs against the lake and split the materials.
+
+    Cheap (reads structure attributes and run files only), so the CLI calls it before starting
+    Ray; :func:`run_protocol` calls it again. Raises :class:`TrainingError` naming the option
+    at fault (``--folds``, ``--materials``, ``--test-ids``, ``--run-id``...).
+    """
+    config.validate()
+    if folds < 1:
+        raise TrainingError(f"--folds {folds}: must be >= 1 (1: no cross-validation)")
+    if not 0 <= holdout_fraction < 1:
+        raise TrainingError(f"--holdout-fraction {holdout_fraction}: must be in [0, 1)")
+    plan = _split_materials(lake, config, run_id, folds, holdout_fraction, material_ids, test_ids)
+    _check_protocol_runs(lake, config, run_id, plan)
+    return plan
+
+
+def _split_materials(
+    lake,
+    config: SupervisedConfig,
+    run_id: str,
+    folds: int,
+    holdout_fraction: float,
+    material_ids: list[str] | None,
+    test_ids: list[str] | None,
+) -> ProtocolPlan:
+    """The checked materials, split into training, held-out and CV folds."""
+    from train.sampling import grouped_folds
+
+    if material_ids:
+        check_materials(lake, list(material_ids), config.variants, "--materials")
+    ids = list(material_ids) if material_ids else trainable_materials(lake, config.variants)
+    if not ids:
+        raise TrainingError(
+            f"{lake.url}: no complete master among variants {list(config.variants)}; "
+            "run `ebsdlake simulate` first"
+        )
+    labels = material_labels(lake, ids, config.label)
+    if test_ids:
+        check_materials(lake, list(test_ids), config.variants, "--test-ids")
+        material_labels(lake, list(test_ids), config.label)
+        train_ids, test_ids = [m for m in ids if m not in set(test_ids)], list(test_ids)
+    else:
+        train_ids, test_ids = holdout_split(ids, labels, holdout_fraction, config.seed)
+    train_labels = [labels[ids.index(m)] for m in train_ids]
+    check_classes(run_id, config.label, train_labels)
+    if folds < 2:
+        return ProtocolPlan(train_ids, test_ids, [])
+    if len(train_ids) < folds:
+        raise TrainingError(
+            f"--folds {folds}: needs at least {folds} training materials, there are "
+            f"{len(train_ids)} after holding out {len(test_ids)}"
+        )
+    return ProtocolPlan(
+        train_ids, test_ids, grouped_folds(train_ids, train_labels, k=folds, seed=config.seed)
+    )
+
+
+def _check_protocol_runs(lake, config: SupervisedConfig, run_id: str, plan: ProtocolPlan) -> None:
+    """Refuse a finished final run, and fold or final runs stored with other settings."""
+    refuse_finished(lake, run_id)
+    final = supervised_run_config(config, lake.url, plan.train_ids, None, plan.test_ids)
+    check_run_settings(lake, run_id, final, ignore=("config.epochs",))  # the CV sets epochs
+    for i, (fold_train, fold_val) in enumerate(plan.folds):
+        fold = supervised_run_config(config, lake.url, fold_train, fold_val)
+        check_run_settings(lake, f"{run_id}-fold{i}", fold)
+
+
 def run_protocol(
     lake_url: str,
     storage_options: dict | None,
@@ -82,16 +209,21 @@ def run_protocol(
 ) -> dict:
     """Run held-out split, k-fold CV (``folds`` >= 2) and the final model; evaluate it.
 
+    Everything is checked first (:func:`plan_protocol`): a finished run ``run_id`` is refused,
+    and so is an existing fold or final run with other settings. Fold runs that finished with
+    the same settings are read back and unfinished ones resumed, so re-running an interrupted
+    protocol goes on where it stopped.
+
     Parameters
     ----------
     lake_url, storage_options
-        The lake.
+        The existing lake.
     config
         Supervised settings shared by the folds and the final model.
     run_id
         The final model's run; folds are ``<run_id>-fold<i>``.
     folds
-        Number of CV folds (paper: 5); 0 or 1 skips cross-validation.
+        Number of CV folds (paper: 5); 1 skips cross-validation.
     holdout_fraction
         Fraction of each label's materials held out as the test set (ignored with ``test_ids``).
     material_ids
@@ -111,19 +243,12 @@ def run_protocol(
         What ``protocol.json`` holds: fold accuracies with mean and 95 % interval, the epoch
         count, and the final model's held-out accuracy.
     """
-    from train.sampling import grouped_folds
-
     lake = open_lake(lake_url, storage_options, mode="a")
-    ids = list(material_ids) if material_ids else trainable_materials(lake, config.variants)
-    labels = material_labels(lake, ids, config.label)
-    if test_ids:
-        train_ids = [m for m in ids if m not in set(test_ids)]
-    else:
-        train_ids, test_ids = holdout_split(ids, labels, holdout_fraction, config.seed)
+    plan = plan_protocol(lake, config, run_id, folds, holdout_fraction, material_ids, test_ids)
+    train_ids, test_ids = plan.train_ids, plan.test_ids
     summary: dict = {"run_id": run_id, "label": config.label, "test_ids": list(test_ids)}
     epochs = config.epochs
-    if folds >= 2:
-        train_labels = [labels[ids.index(m)] for m in train_ids]
+    if plan.folds:
         fold_results = [
             train_supervised(
                 lake_url,
@@ -134,9 +259,7 @@ def run_protocol(
                 val_ids=fold_val,
                 ray_address=ray_address,
             )  # fmt: skip
-            for i, (fold_train, fold_val) in enumerate(
-                grouped_folds(train_ids, train_labels, k=folds, seed=config.seed)
-            )
+            for i, (fold_train, fold_val) in enumerate(plan.folds)
         ]
         best = best_epoch_count(fold_results)
         fold_acc = [r.history[best - 1]["val_accuracy"] for r in fold_results]
@@ -146,7 +269,7 @@ def run_protocol(
         epochs = best if choose_epochs else config.epochs
     final = train_supervised(
         lake_url, storage_options, train_ids, config.refine(epochs=epochs), run_id,
-        test_ids=test_ids, ray_address=ray_address,
+        test_ids=test_ids, ray_address=ray_address, reuse_finished=False,
     )  # fmt: skip
     summary["final_epochs"] = epochs
     summary["train_ids"] = list(train_ids)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Self
 
 from train.targets import DEFAULT_TARGET, label_attribute
 from train.training_errors import TrainingError
+
+MIN_IMAGE_SIZE = 16
+"""Smallest network input and detector side in pixels (ResNets halve the input five times)."""
 
 
 @dataclass(frozen=True)
@@ -78,11 +82,44 @@ class StreamedRunConfig:
         return dataclasses.replace(self, **changes)
 
     def check_positive(self, names: tuple[str, ...], what: str) -> None:
-        """Raise :class:`TrainingError` naming the label or the first field in ``names`` (or
-        ``lr``) that is not positive; ``what`` names the config in the message."""
+        """Raise :class:`TrainingError` naming the first bad setting; ``what`` names the config.
+
+        Checked on the driver before Ray starts, so a bad value never reaches a worker: the
+        label, the architecture, the weights file, every field in ``names`` (>= 1),
+        ``steps_per_epoch`` (>= 1 when given), ``image_size`` (>= :data:`MIN_IMAGE_SIZE`), the
+        detector shape, ``lr`` (> 0), the variants and the energy.
+        """
+        from train.models import ARCHITECTURES
+
         label_attribute(self.label)
+        if self.arch not in ARCHITECTURES:
+            choices = ", ".join(ARCHITECTURES)
+            raise TrainingError(f"{what} arch={self.arch!r}: unknown; choose one of {choices}")
+        if self.weights_path is not None and not Path(self.weights_path).is_file():
+            raise TrainingError(
+                f"{what} weights_path={self.weights_path}: no such file (never downloaded)"
+            )
         for name in names:
-            if getattr(self, name) < 1:
-                raise TrainingError(f"{what} {name}={getattr(self, name)}: must be >= 1")
-        if self.lr <= 0:
+            _at_least(what, name, getattr(self, name), 1)
+        if self.steps_per_epoch is not None:
+            _at_least(what, "steps_per_epoch", self.steps_per_epoch, 1)
+        _at_least(what, "image_size", self.image_size, MIN_IMAGE_SIZE)
+        if len(self.detector_shape) != 2 or min(self.detector_shape) < MIN_IMAGE_SIZE:
+            raise TrainingError(
+                f"{what} detector_shape={tuple(self.detector_shape)}: need two sides "
+                f">= {MIN_IMAGE_SIZE} px"
+            )
+        if not self.lr > 0:
             raise TrainingError(f"{what} lr={self.lr}: must be > 0")
+        if not self.variants:
+            raise TrainingError(f"{what} variants: name at least one master variant")
+        if self.energy != "weighted" and not (
+            isinstance(self.energy, int | float) and self.energy > 0
+        ):
+            raise TrainingError(f"{what} energy={self.energy!r}: 'weighted' or a keV value > 0")
+
+
+def _at_least(what: str, name: str, value: Any, minimum: int) -> None:
+    """Raise :class:`TrainingError` unless ``value`` is a number >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise TrainingError(f"{what} {name}={value!r}: must be >= {minimum}")

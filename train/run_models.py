@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from train.models import build_classifier, build_mcd_networks
-from train.runs import CLASSES_FILE, CONFIG_FILE, get_json, get_model
-from train.training_errors import TrainingError
+from train.runs import CLASSES_FILE, CONFIG_FILE, MODEL_FILE, get_json, get_model, require_run
+from train.training_errors import TrainingError, one_line
 
 
 class _MCDProbabilities(nn.Module):
@@ -79,21 +79,56 @@ class LoadedRun:
 
 
 def load_run(lake, run_id: str) -> LoadedRun:
-    """Read a run's config, classes and weights and rebuild its network (CPU, eval mode)."""
+    """Read a run's config, classes and weights and rebuild its network (CPU, eval mode).
+
+    Raises
+    ------
+    TrainingError
+        One line naming the run and the file at fault: a missing run, a file that is not valid
+        JSON or lacks a field, an unreadable ``model.pt``, or weights that do not fit.
+    """
+    require_run(lake, run_id)
     config = get_json(lake, run_id, CONFIG_FILE)
+    kind, arch = _checked_config(run_id, config)
     classes = get_json(lake, run_id, CLASSES_FILE)
+    if not isinstance(classes, list) or len(classes) < 2:
+        raise TrainingError(f"run {run_id!r}: {CLASSES_FILE} is not a list of two or more labels")
     state = get_model(lake, run_id)
+    try:
+        model = _build(kind, arch, len(classes), state)
+    except TrainingError as exc:
+        raise TrainingError(f"run {run_id!r}: {CONFIG_FILE}: {exc}") from None
+    except (KeyError, RuntimeError, TypeError, AttributeError) as exc:
+        raise TrainingError(
+            f"run {run_id!r}: {MODEL_FILE} does not fit {CONFIG_FILE} and {CLASSES_FILE} "
+            f"({one_line(exc, 200)})"
+        ) from None
+    return LoadedRun(run_id, kind, list(classes), config, model.eval())
+
+
+def _checked_config(run_id: str, config: Any) -> tuple[str, str]:
+    """``(kind, arch)`` of a run's ``config.json``; :class:`TrainingError` naming what lacks."""
+    if not isinstance(config, dict):
+        raise TrainingError(f"run {run_id!r}: {CONFIG_FILE} is not a JSON object")
+    settings = config.get("config")
+    if not isinstance(settings, dict):
+        raise TrainingError(f"run {run_id!r}: {CONFIG_FILE} lacks 'config'")
+    for key, kind in (("arch", str), ("image_size", int)):
+        if not isinstance(settings.get(key), kind):
+            raise TrainingError(f"run {run_id!r}: {CONFIG_FILE} lacks 'config.{key}'")
     kind = config.get("kind", "supervised")
-    arch = config["config"]["arch"]
+    if kind not in ("supervised", "mcd"):
+        raise TrainingError(f"run {run_id!r}: unknown run kind {kind!r} in {CONFIG_FILE}")
+    return kind, settings["arch"]
+
+
+def _build(kind: str, arch: str, num_classes: int, state: dict[str, Any]) -> nn.Module:
+    """The network of a run of ``kind`` with ``state`` loaded (probabilities out)."""
     if kind == "mcd":
-        nets = build_mcd_networks(len(classes), arch)
+        nets = build_mcd_networks(num_classes, arch)
         for name, module in nets.modules().items():
             module.load_state_dict(state[name])
-        model: nn.Module = _MCDProbabilities(nets.generator, nets.head1, nets.head2)
-    elif kind == "supervised":
-        classifier = build_classifier(len(classes), arch)
-        classifier.load_state_dict(state["model"])
-        model = _SoftmaxClassifier(classifier)
-    else:
-        raise TrainingError(f"run {run_id!r}: unknown run kind {kind!r} in {CONFIG_FILE}")
-    return LoadedRun(run_id, kind, list(classes), config, model.eval())
+        return _MCDProbabilities(nets.generator, nets.head1, nets.head2)
+    classifier = build_classifier(num_classes, arch)
+    classifier.load_state_dict(state["model"])
+    return _SoftmaxClassifier(classifier)

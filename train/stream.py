@@ -35,6 +35,7 @@ from train.orientations import sample_so3
 from train.preprocess import PreprocessConfig, preprocess_tensor
 from train.projection import Projector, energy_reduced_master
 from train.sampling import EpochPlan, epoch_plan
+from train.training_errors import one_line
 
 SCHEDULERS = ("threads", "sync", "ray")
 
@@ -273,16 +274,7 @@ class PatternStream:
             if key in self._masters:
                 self._masters.move_to_end(key)
                 return self._masters[key]
-        lk = self._open_lake()
-        lazy = lk.master(*key, lazy=True)
-        weights = lk.weights(*key).values
-        reduced = energy_reduced_master(lazy.data, weights, lazy["energy"].values, self.cfg.energy)
-        # Read and reduced here with Dask threads for every scheduler: the lazy array wraps a
-        # zarr Array, which zarr 3.1.6 cannot unpickle in another process (ArrayV3Metadata
-        # rejects its own ``zarr_format`` field), and the result is needed here anyway.
-        scheduler = "sync" if self.cfg.scheduler == "sync" else "threads"
-        (plane_set,) = dask.compute(reduced, scheduler=scheduler)
-        plane_set = np.ascontiguousarray(plane_set, dtype=np.float32)
+        plane_set = self._read_reduced(key)
         if self.cfg.scheduler == "ray":
             import ray
 
@@ -297,6 +289,33 @@ class PatternStream:
                 old, _ = self._masters.popitem(last=False)
                 del self._master_sizes[old]
         return entry
+
+    def _read_reduced(self, key: tuple[str, str]) -> np.ndarray:
+        """Read one master from the lake and reduce its energies: float32 (2, n, n).
+
+        A master whose chunks cannot be decoded (a corrupt or truncated chunk) is a
+        :class:`StreamError` naming the material and variant, not a codec's bare message.
+        """
+        from lake import LakeError
+
+        lk = self._open_lake()
+        lazy = lk.master(*key, lazy=True)
+        weights = lk.weights(*key).values
+        reduced = energy_reduced_master(lazy.data, weights, lazy["energy"].values, self.cfg.energy)
+        # Read and reduced here with Dask threads for every scheduler: the lazy array wraps a
+        # zarr Array, which zarr 3.1.6 cannot unpickle in another process (ArrayV3Metadata
+        # rejects its own ``zarr_format`` field), and the result is needed here anyway.
+        scheduler = "sync" if self.cfg.scheduler == "sync" else "threads"
+        try:
+            (plane_set,) = dask.compute(reduced, scheduler=scheduler)
+        except (LakeError, MemoryError):
+            raise
+        except Exception as exc:  # codecs raise their own types (zstd, blosc, numcodecs...)
+            raise StreamError(
+                f"{self.lake_url}: master {key[0]!r} variant {key[1]!r} cannot be read "
+                f"({one_line(exc)}); run `ebsdlake lake verify` to find corrupt chunks"
+            ) from exc
+        return np.ascontiguousarray(plane_set, dtype=np.float32)
 
     def _dask_scheduler(self) -> Any:
         if self.cfg.scheduler == "ray":

@@ -49,8 +49,16 @@ class SupervisedConfig(StreamedRunConfig):
 
     def validate(self) -> None:
         """Raise :class:`TrainingError` naming the first bad field."""
-        positive = ("epochs", "batch_size", "image_size", "patterns_per_material", "num_workers")
+        positive = (
+            "epochs", "batch_size", "patterns_per_material", "num_workers", "lr_step_epochs",
+            "val_patterns_per_material",
+        )  # fmt: skip
         self.check_positive(positive, "training config")
+        if not self.lr_gamma > 0 or not self.momentum >= 0:
+            raise TrainingError(
+                f"training config lr_gamma={self.lr_gamma}, momentum={self.momentum}: "
+                "need lr_gamma > 0 and momentum >= 0"
+            )
 
 
 @dataclass
@@ -226,13 +234,18 @@ def train_supervised(
     val_ids: list[str] | None = None,
     test_ids: list[str] | None = None,
     ray_address: str | None = None,
+    reuse_finished: bool = True,
 ) -> RunResult:
     """Train a classifier on ``train_ids`` with Ray Train and store it as run ``run_id``.
+
+    An unfinished run with the same settings resumes from its last checkpoint; a run with other
+    settings is refused before anything is written (``train.runs.check_run_settings``).
 
     Parameters
     ----------
     lake_url, storage_options
-        The lake (any fsspec URL) holding masters and structures; the run is written there.
+        The existing lake (any fsspec URL) holding masters and structures; the run is written
+        there.
     train_ids
         Materials to train on.
     config
@@ -245,13 +258,16 @@ def train_supervised(
         Optional held-out materials, recorded in ``config.json`` for ``evaluate``.
     ray_address
         Ray cluster to join; ``None`` starts or reuses a local runtime.
+    reuse_finished
+        A run that already finished with the same settings is read back instead of trained
+        (``True``), or refused as already existing (``False``).
 
     Returns
     -------
     RunResult
     """
+    from train import runs
     from train.launch import run_on_ray_train
-    from train.runs import CLASSES_FILE, CONFIG_FILE, METRICS_FILE, open_lake, put_json, put_model
     from train.stream import PatternStream
 
     config.validate()
@@ -260,13 +276,18 @@ def train_supervised(
     overlap = set(train_ids) & set(val_ids or []) | set(train_ids) & set(test_ids or [])
     if overlap:
         raise TrainingError(f"run {run_id!r}: materials in train and test: {sorted(overlap)[:5]}")
-    lake = open_lake(lake_url, storage_options, mode="a")
+    lake = runs.open_lake(lake_url, storage_options, mode="a")
     stream = PatternStream(
         lake_url, storage_options, list(train_ids), stream_config_for(config, True)
     )
     classes = list(stream.classes)
     if len(classes) < 2:
         raise TrainingError(f"run {run_id!r}: label {config.label!r} has {len(classes)} class(es)")
+    run_config = supervised_run_config(config, lake_url, train_ids, val_ids, test_ids)
+    if runs.check_run_settings(lake, run_id, run_config, classes) == "finished":
+        if not reuse_finished:
+            runs.refuse_finished(lake, run_id)
+        return stored_result(lake, run_id)
     loop: dict[str, Any] = {
         "config": config,
         "stream": stream,
@@ -285,16 +306,8 @@ def train_supervised(
         loop["val_steps"] = steps_for(
             len(val_ids), config.val_patterns_per_material, config.batch_size, config.num_workers
         )
-    run_config = {
-        "kind": "supervised",
-        "config": dataclasses.asdict(config),
-        "train_ids": list(train_ids),
-        "val_ids": list(val_ids or []),
-        "test_ids": list(test_ids or []),
-        "lake_url": lake_url,
-    }
-    put_json(lake, run_id, CONFIG_FILE, run_config)
-    put_json(lake, run_id, CLASSES_FILE, classes)
+    runs.put_json(lake, run_id, runs.CONFIG_FILE, run_config)
+    runs.put_json(lake, run_id, runs.CLASSES_FILE, classes)
     result = run_on_ray_train(
         supervised_worker,
         loop,
@@ -310,6 +323,41 @@ def train_supervised(
             f"{folder}/{worker.CHECKPOINT_STATE}", map_location="cpu", weights_only=False
         )
     history = state["history"]
-    put_model(lake, run_id, {"model": state["model"]})
-    put_json(lake, run_id, METRICS_FILE, {"history": history})
+    runs.put_json(lake, run_id, runs.METRICS_FILE, {"history": history})
+    runs.put_model(lake, run_id, {"model": state["model"]})  # last: a run with a model is finished
     return RunResult(run_id, classes, history, list(train_ids), list(val_ids or []))
+
+
+def supervised_run_config(
+    config: SupervisedConfig,
+    lake_url: str,
+    train_ids: list[str],
+    val_ids: list[str] | None = None,
+    test_ids: list[str] | None = None,
+) -> dict[str, Any]:
+    """What ``config.json`` of a supervised run holds (compared when a run is trained again)."""
+    return {
+        "kind": "supervised",
+        "config": dataclasses.asdict(config),
+        "train_ids": list(train_ids),
+        "val_ids": list(val_ids or []),
+        "test_ids": list(test_ids or []),
+        "lake_url": lake_url,
+    }
+
+
+def stored_result(lake, run_id: str) -> RunResult:
+    """The :class:`RunResult` of a finished run, read back from its files."""
+    from train.runs import CLASSES_FILE, CONFIG_FILE, METRICS_FILE, get_json
+
+    stored = get_json(lake, run_id, CONFIG_FILE)
+    history = get_json(lake, run_id, METRICS_FILE)
+    if not isinstance(history, dict) or not isinstance(history.get("history"), list):
+        raise TrainingError(f"run {run_id!r}: {METRICS_FILE} lacks 'history'")
+    return RunResult(
+        run_id,
+        list(get_json(lake, run_id, CLASSES_FILE)),
+        history["history"],
+        list(stored.get("train_ids") or []),
+        list(stored.get("val_ids") or []),
+    )
