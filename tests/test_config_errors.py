@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
+from cli_checks import one_line_error
 
-from infra.cli import main
 from infra.config import DEFAULTS, OPTIONAL_KEYS, ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,14 +22,6 @@ def _write(tmp_path: Path, text: str | bytes, name: str = "ebsdlake.toml") -> Pa
     else:
         path.write_text(text)
     return path
-
-
-def _one_line_error(capsys, argv: list[str]) -> str:
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
-    return lines[0]
 
 
 def test_unknown_key_in_a_known_section_names_file_key_and_close_match(tmp_path):
@@ -157,12 +149,12 @@ def test_binary_file_names_the_file(tmp_path, capsys):
     path = _write(tmp_path, b"\x89HDF\r\n\x1a\n\xff\xfe\x00binary", "binary.toml")
     with pytest.raises(ConfigError, match=r"binary\.toml: not UTF-8 text"):
         load_config(path, environ={})
-    line = _one_line_error(capsys, ["--config", str(path), "config", "show"])
+    line = one_line_error(capsys, ["--config", str(path), "config", "show"])
     assert "binary.toml: not UTF-8" in line
 
 
 def test_directory_is_named_as_a_directory(tmp_path, capsys, monkeypatch):
-    line = _one_line_error(capsys, ["--config", str(tmp_path), "config", "show"])
+    line = one_line_error(capsys, ["--config", str(tmp_path), "config", "show"])
     assert line.endswith(f"config file {tmp_path}: is a directory, not a TOML file")
     monkeypatch.setenv("EBSDLAKE_CONFIG", str(tmp_path))
     with pytest.raises(ConfigError, match=r"\(from \$EBSDLAKE_CONFIG\): is a directory"):
@@ -171,19 +163,19 @@ def test_directory_is_named_as_a_directory(tmp_path, capsys, monkeypatch):
 
 def test_cli_prints_a_bad_value_as_one_line(tmp_path, capsys, monkeypatch):
     path = _write(tmp_path, '[simulate]\nnpx = "forty"\n')
-    line = _one_line_error(capsys, ["--config", str(path), "config", "show"])
+    line = one_line_error(capsys, ["--config", str(path), "config", "show"])
     assert (
         line
         == f"ebsdlake config: config file {path}: [simulate] npx = 'forty': expected an integer"
     )
     monkeypatch.setenv("EBSDLAKE_SIMULATE_NPX", "abc")
-    line = _one_line_error(capsys, ["config", "show"])
+    line = one_line_error(capsys, ["config", "show"])
     assert line == "ebsdlake config: EBSDLAKE_SIMULATE_NPX='abc': expected an integer"
 
 
 def test_unknown_lake_protocol_names_the_url_and_where_it_came_from(capsys, monkeypatch):
-    line = _one_line_error(capsys, ["--lake", "bogus://x", "lake", "ls"])
+    line = one_line_error(capsys, ["--lake", "bogus://x", "lake", "ls"])
     assert "lake URL bogus://x (--lake): unknown storage protocol 'bogus'" in line
     monkeypatch.setenv("EBSDLAKE_LAKE_URL", "bogus://y")
-    line = _one_line_error(capsys, ["lake", "ls"])
+    line = one_line_error(capsys, ["lake", "ls"])
     assert "lake URL bogus://y (EBSDLAKE_LAKE_URL): unknown storage protocol" in line

@@ -10,9 +10,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from cli_checks import one_line_error
 from simulation_fixtures import TINY_SETTINGS
 
-from infra.cli import main
 from lake import Lake, LakeNotFoundError
 from simulate.campaign import run_campaign
 from simulate.emsoft_io import check_mc_file, read_master
@@ -43,14 +43,6 @@ def no_ray(monkeypatch):
         raise AssertionError("Ray was started although the input was bad")
 
     monkeypatch.setattr("simulate.campaign.start_ray", start_ray)
-
-
-def _one_line_error(capsys, argv: list[str]) -> str:
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
-    return lines[0]
 
 
 def _no_master(url: str) -> bool:
@@ -105,7 +97,7 @@ def _mc_cases(tmp_path: Path) -> dict[str, tuple[Path, str]]:
 )
 def test_bad_mc_file_is_refused_before_any_job(ni_lake, tmp_path, capsys, no_ray, case):
     path, reason = _mc_cases(tmp_path)[case]
-    line = _one_line_error(
+    line = one_line_error(
         capsys, ["--lake", ni_lake, "simulate", *TINY_FLAGS, "--mc-file", str(path)]
     )
     assert line.startswith(f"ebsdlake simulate: --mc-file {path}: ") and reason in line
@@ -115,7 +107,7 @@ def test_bad_mc_file_is_refused_before_any_job(ni_lake, tmp_path, capsys, no_ray
 def test_mc_file_from_the_config_is_named(ni_lake, tmp_path, capsys, no_ray):
     config = tmp_path / "ebsdlake.toml"
     config.write_text('[simulate]\nmc_file = "nope.h5"\n')
-    line = _one_line_error(capsys, ["--config", str(config), "--lake", ni_lake, "simulate"])
+    line = one_line_error(capsys, ["--config", str(config), "--lake", ni_lake, "simulate"])
     assert line.endswith(f"config file {config}: [simulate] mc_file = nope.h5: no such file")
 
 
@@ -142,7 +134,7 @@ def test_python_api_checks_the_mc_file_too(ni_lake, tmp_path, no_ray):
 # ---- the lake -------------------------------------------------------------------------------
 def test_mistyped_lake_is_an_error_not_a_new_lake(tmp_path, capsys, no_ray):
     typo = tmp_path / "lakee"
-    line = _one_line_error(capsys, ["--lake", str(typo), "simulate", *TINY_FLAGS])
+    line = one_line_error(capsys, ["--lake", str(typo), "simulate", *TINY_FLAGS])
     assert f"{typo}: no lake here" in line
     assert not typo.exists()
     with pytest.raises(LakeNotFoundError, match="no lake here"):
@@ -162,7 +154,7 @@ def test_existing_lake_is_still_planned_from(ni_lake, tmp_path, make_master, no_
 
 
 def test_unknown_lake_protocol_is_named(capsys):
-    line = _one_line_error(capsys, ["--lake", "bogus://x", "simulate"])
+    line = one_line_error(capsys, ["--lake", "bogus://x", "simulate"])
     assert "lake URL bogus://x (--lake): unknown storage protocol 'bogus'" in line
 
 
@@ -181,7 +173,7 @@ def test_unknown_lake_protocol_is_named(capsys):
     ],
 )
 def test_farm_options_are_refused_up_front(ni_lake, capsys, no_ray, flags, message):
-    line = _one_line_error(capsys, ["--lake", ni_lake, "simulate", *TINY_FLAGS, *flags])
+    line = one_line_error(capsys, ["--lake", ni_lake, "simulate", *TINY_FLAGS, *flags])
     assert line.startswith(f"ebsdlake simulate: {message}")
     assert _no_master(ni_lake)
 
@@ -189,12 +181,12 @@ def test_farm_options_are_refused_up_front(ni_lake, capsys, no_ray, flags, messa
 def test_config_farm_settings_name_their_origin(ni_lake, tmp_path, capsys, monkeypatch, no_ray):
     config = tmp_path / "ebsdlake.toml"
     config.write_text("[simulate]\ntime_limit_s = 0\n")
-    line = _one_line_error(capsys, ["--config", str(config), "--lake", ni_lake, "simulate"])
+    line = one_line_error(capsys, ["--config", str(config), "--lake", ni_lake, "simulate"])
     assert line.endswith(
         f"config file {config}: [simulate] time_limit_s = 0.0: must be a positive number of seconds"
     )
     monkeypatch.setenv("EBSDLAKE_RAY_NUM_CPUS", "-1")
-    line = _one_line_error(capsys, ["--lake", ni_lake, "simulate"])
+    line = one_line_error(capsys, ["--lake", ni_lake, "simulate"])
     assert line.endswith("EBSDLAKE_RAY_NUM_CPUS = -1: must be >= 0 (0: all CPUs)")
 
 
@@ -255,11 +247,11 @@ def test_unusable_master_is_rejected(tmp_path, case):
 def test_rejected_import_creates_no_lake(tmp_path, capsys):
     url = tmp_path / "lake"
     path, _ = _bad_masters(tmp_path)["energies 0 1 2"]
-    line = _one_line_error(capsys, ["--lake", str(url), "lake", "import-emsoft", str(path)])
+    line = one_line_error(capsys, ["--lake", str(url), "lake", "import-emsoft", str(path)])
     assert "ekev.h5: EkeVs [0, 1, 2] keV outside" in line
     folder = tmp_path / "masters"
     folder.mkdir()
-    line = _one_line_error(capsys, ["--lake", str(url), "lake", "import-emsoft", str(folder)])
+    line = one_line_error(capsys, ["--lake", str(url), "lake", "import-emsoft", str(folder)])
     assert line.endswith(f"{folder}: is a directory, not an HDF5 file")
     assert not url.exists()
 
@@ -269,6 +261,6 @@ def test_one_bad_file_stops_the_whole_import(tmp_path, capsys, kikuchipy_ni_file
     Lake.open(url)  # an existing, empty lake
     bad, _ = _bad_masters(tmp_path)["all zero"]
     argv = ["--lake", url, "lake", "import-emsoft", str(kikuchipy_ni_file), str(bad)]
-    assert "all zero" in _one_line_error(capsys, argv)
+    assert "all zero" in one_line_error(capsys, argv)
     lake = Lake.open(url, mode="r")
     assert lake.structure_ids() == [] and lake.catalog().empty
