@@ -10,13 +10,24 @@ import argparse
 from pathlib import Path
 
 
+def _pattern_count(text: str) -> int:
+    """``--patterns N``: a whole number >= 0 (0: no figure), checked before the table prints."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"{count} patterns: must be 0 or more")
+    return count
+
+
 def _attach_patterns_option(lake_sub: argparse._SubParsersAction) -> None:
     show = lake_sub.choices.get("show")
     if show is None:
         return
     show.add_argument(
         "--patterns",
-        type=int,
+        type=_pattern_count,
         default=0,
         metavar="N",
         help="also project N random-orientation patterns and save a grid figure",

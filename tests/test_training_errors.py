@@ -334,9 +334,18 @@ def test_evaluate_checks_patterns_per_material_and_ensemble_runs(training_lake, 
 
 
 def test_lake_show_patterns_must_be_positive(training_lake, capsys):
-    line = _refused(["--lake", training_lake.url, "lake", "show", "t-cu", "--patterns", "-2"],
-                    capsys)  # fmt: skip
-    assert "--patterns -2: must be >= 1" in line
+    """Refused by the parser, before the material table prints; the library call refuses too."""
+    from train.figures import pattern_grid
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--lake", training_lake.url, "lake", "show", "t-cu", "--patterns", "-2"])
+    captured = capsys.readouterr()
+    assert exited.value.code == 2 and captured.out == ""
+    assert (
+        captured.err.strip().splitlines()[-1].endswith("--patterns: -2 patterns: must be 0 or more")
+    )
+    with pytest.raises(TrainingError, match=r"--patterns -2: must be >= 1"):
+        pattern_grid(training_lake.url, {}, ["t-cu"], -2, Path("unused.png"))
 
 
 def test_corrupt_master_chunk_is_named_with_a_hint(training_masters, tmp_path, capsys):
