@@ -38,14 +38,8 @@ def _config_value(args: argparse.Namespace, key: str, explicit_only: bool = Fals
 
 def _explicit_train_keys(cfg: Any) -> set[str]:
     """``[train]`` keys set by the config file or the environment (not embedded defaults)."""
-    origins = getattr(cfg, "origins", None)
-    if isinstance(origins, dict):
-        return {key.split(".", 1)[1] for key in origins if key.startswith("train.")}
-    from infra.config import DEFAULTS
-
-    section = getattr(cfg, "train", None) or {}
-    defaults = DEFAULTS.get("train", {})
-    return {key for key, value in dict(section).items() if value != defaults.get(key)}
+    origins = getattr(cfg, "origins", None) or {}  # infra.config.Config: file and env keys only
+    return {key.split(".", 1)[1] for key in origins if key.startswith("train.")}
 
 
 def _target_name(label: str | None) -> str | None:
