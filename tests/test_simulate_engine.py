@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from simulation_fixtures import TINY_SETTINGS
 
 from simulate.engines import get_engine
 from simulate.errors import SimulateInputError, StructureError
@@ -14,18 +15,7 @@ from simulate.structure import build_crystal
 from simulate.symmetry import cartesian_point_group, fold_is_consistent
 from simulate.variants import RANDOM_B_RANGE_NM2, material_variants
 
-SMALL = SimulationSettings(
-    npx=10,
-    dmin_nm=0.15,
-    energy_min_kev=18.0,
-    energy_max_kev=20.0,
-    energy_step_kev=2.0,
-    mc_electrons=4000,
-    bethe_strong=4.0,
-    bethe_weak=8.0,
-    bethe_cutoff=50.0,
-    device="cpu",
-)
+SMALL = TINY_SETTINGS.refine(npx=10, energy_min_kev=18.0, energy_step_kev=2.0, mc_electrons=4000)
 
 
 def test_default_settings_are_the_papers():

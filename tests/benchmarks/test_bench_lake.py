@@ -39,21 +39,17 @@ def _best_seconds(action: Callable[[], object], repeats: int = REPEATS) -> float
 
 def _engine_master() -> np.ndarray:
     """A real de-ebsd (dynamical engine) Ni master, 2 energies, npx 150, computed on the CPU."""
+    from simulation_fixtures import TINY_SETTINGS
+
     from simulate.engines import get_engine
     from simulate.reference_structures import reference_structure
-    from simulate.settings import SimulationSettings
 
-    settings = SimulationSettings(
+    settings = TINY_SETTINGS.refine(
         npx=150,
         dmin_nm=0.1,
         energy_min_kev=18.0,
-        energy_max_kev=20.0,
         energy_step_kev=2.0,
         mc_electrons=20000,
-        bethe_strong=4.0,
-        bethe_weak=8.0,
-        bethe_cutoff=50.0,
-        device="cpu",
         precision="single",
     )
     return get_engine("dynamical").run(reference_structure("Ni"), settings).master

@@ -10,22 +10,13 @@ import json
 import os
 import time
 
+from simulation_fixtures import TINY_SETTINGS
+
 from simulate.campaign import run_campaign
 from simulate.engines import get_engine
 from simulate.jobs import plan_jobs
-from simulate.settings import SimulationSettings
 
-SETTINGS = SimulationSettings(
-    npx=24,
-    dmin_nm=0.1,
-    energy_min_kev=19.0,
-    energy_max_kev=20.0,
-    mc_electrons=20_000,
-    bethe_strong=4.0,
-    bethe_weak=8.0,
-    bethe_cutoff=50.0,
-    device="cpu",
-)
+SETTINGS = TINY_SETTINGS.refine(npx=24, dmin_nm=0.1, energy_min_kev=19.0, mc_electrons=20_000)
 MATERIALS = ["Ni", "Si", "Cr3Si", "NiAl"]
 
 
