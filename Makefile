@@ -21,14 +21,14 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade --quiet "pip>=24"
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]" --config-settings editable_mode=compat
-	$(BIN)/python -m infra.warmup
+	$(BIN)/python -m infra.app.warmup
 	@touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/ebsdlake demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/benchmarks --durations=15
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests devtools/gpu_kit --ignore=tests/benchmarks --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/benchmarks -s
@@ -43,3 +43,16 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo-report demo-lake .pytest_cache
+
+# EMsoft from source (scripts/emsoft/build.sh; docs/SIMULATE.md): builds EMMC, EMMCOpenCL,
+# EMEBSDmaster and EMEBSD into .emsoft/ and prints EMSOFT_BIN; a second call does nothing.
+# test-emsoft runs the tests that drive the real programs (they skip without them).
+.PHONY: emsoft test-emsoft
+EMSOFT_BIN ?= $(CURDIR)/.emsoft/bin
+
+emsoft:
+	@scripts/emsoft/build.sh
+
+test-emsoft: emsoft $(STAMP)
+	EMSOFT_BIN=$(EMSOFT_BIN) $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/test_simulate_emsoft.py $(wildcard tests/test_emsoft_*.py)

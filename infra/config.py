@@ -23,55 +23,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lake.errors import EbsdlakeError
+
 CONFIG_ENV = "EBSDLAKE_CONFIG"
 DEFAULT_CONFIG_NAME = "ebsdlake.toml"
 ENV_PREFIX = "EBSDLAKE_"
 SECRET_MARKERS = ("key", "secret", "token", "password", "credential")
 
-#: The embedded defaults: local lake, local Ray, the dynamical engine at the paper's settings.
+#: The order sections are listed in (``config show``, messages), registered ones included.
+SECTION_ORDER = ("lake", "ray", "ingest", "simulate", "train")
+
+#: The embedded defaults: local lake, local Ray, ingest and training. A stage whose defaults
+#: live on its settings dataclass adds its section with :func:`register_section` (the
+#: application registers ``[simulate]`` and ``[train]`` from the stages' ``config_section``).
 DEFAULTS: dict[str, dict[str, Any]] = {
     "lake": {"url": "./lake.zarr", "storage_options": {}},
     "ray": {"address": "", "num_cpus": 0},
     "ingest": {"mp_api_key": "", "symprec": 0.01},
-    "simulate": {
-        "engine": "dynamical",
-        "device": "auto",
-        "voltage_kv": 20.0,
-        "energy_min_kev": 10.0,
-        "energy_max_kev": 20.0,
-        "energy_step_kev": 1.0,
-        "sample_tilt_deg": 70.0,
-        "npx": 300,
-        "dmin_nm": 0.05,
-        "bethe": [8.0, 50.0, 100.0],
-        "depth_max_nm": 100.0,
-        "depth_step_nm": 1.0,
-        "num_electrons": 2_000_000_000,
-        "time_limit_s": 43_200.0,
-        "max_retries": 2,
-    },
-    "train": {
-        "label": "disordered_spacegroup",
-        "model": "resnet18",
-        "epochs": 10,
-        "batch_size": 128,
-        "lr": 1e-3,
-        "momentum": 0.9,
-        "lr_step_epochs": 7,
-        "lr_gamma": 0.9,
-        "image_size": 224,
-        "num_workers": 1,
-        "use_gpu": False,
-        "folds": 5,
-    },
 }
 
 
 #: Keys a section accepts besides those of :data:`DEFAULTS`: settings without a default value
-#: (``SimulationSettings`` reads these), with the type of their values.
-OPTIONAL_KEYS: dict[str, dict[str, type]] = {
-    "simulate": {"mc_electrons": int, "mc_seed": int, "mc_file": str, "precision": str},
-}
+#: (``SimulationSettings`` reads those of ``[simulate]``), with the type of their values.
+OPTIONAL_KEYS: dict[str, dict[str, type]] = {}
 #: ``EBSDLAKE_*`` variables that are not overrides of a config key.
 NOT_OVERRIDES = frozenset({CONFIG_ENV, "EBSDLAKE_RAY_LOG_LEVEL"})
 #: What a value of each default's type must be, for the error messages.
@@ -85,8 +59,21 @@ _EXPECTED = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(EbsdlakeError, ValueError):
     """A configuration file or override that cannot be used."""
+
+
+def register_section(
+    name: str, defaults: Mapping[str, Any], optional: Mapping[str, type] | None = None
+) -> None:
+    """Add (or replace) a stage's section: its keys with their defaults, and ``optional``
+    keys without a default (key to value type). Idempotent; call before :func:`load_config`."""
+    DEFAULTS[name] = copy.deepcopy(dict(defaults))
+    OPTIONAL_KEYS[name] = dict(optional or {})
+    rank = {section: index for index, section in enumerate(SECTION_ORDER)}
+    ordered = sorted(DEFAULTS.items(), key=lambda item: rank.get(item[0], len(rank)))
+    DEFAULTS.clear()
+    DEFAULTS.update(ordered)
 
 
 class Section(dict):

@@ -8,11 +8,13 @@ import os
 import sys
 from pathlib import Path
 
+from lake.errors import EbsdlakeError
+
 #: ebsdlake's top-level packages, which Ray workers import to run our tasks and actors.
 PACKAGES = ("infra", "ingest", "simulate", "lake", "train")
 
 
-class RayStartError(RuntimeError):
+class RayStartError(EbsdlakeError, RuntimeError):
     """Ray could not be started or the cluster could not be reached."""
 
 

@@ -22,6 +22,7 @@ from pymatgen.io.cif import CifParser
 from ingest.errors import CifError, DisorderedStructureError, IngestError
 from ingest.labels import DEFAULT_SYMPREC
 from ingest.record import StructureRecord, build_record
+from lake.errors import one_line
 
 _B_FROM_U = 8.0 * np.pi**2 / 100.0  # U [Angstrom^2] -> B [nm^2]
 #: Tags naming a space group without listing its operations (pymatgen reads any of them).
@@ -131,11 +132,6 @@ def _describe_disorder(path: Path, structure: Structure) -> str:
     )
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def parse_cif(path: str | Path, order_disordered: bool = False) -> Structure:
     """The structure of a CIF file (first data block), B per site in ``B_nm2``.
 
@@ -161,16 +157,18 @@ def parse_cif(path: str | Path, order_disordered: bool = False) -> Structure:
             parser = CifParser.from_str(text, occupancy_tolerance=1.0)
             block = _first_block(parser)
         except Exception as exc:  # pymatgen raises many types on malformed input
-            raise CifError(f"{path}: malformed CIF: {_first_line(exc)}") from None
+            raise CifError(f"{path}: malformed CIF: {one_line(exc, first_line=True)}") from None
         _check_cell(path, block)
         try:
             structures = parser.parse_structures(primitive=False, on_error="raise")
         except Exception as exc:
-            raise CifError(f"{path}: malformed CIF: {_first_line(exc)}") from None
+            raise CifError(f"{path}: malformed CIF: {one_line(exc, first_line=True)}") from None
     messages = [str(w.message) for w in caught] + list(getattr(parser, "warnings", []))
     _check_symmetry_read(path, block, messages)
     if not structures:
-        why = "; ".join(m.splitlines()[0] for m in messages if m.strip()) or "no structure"
+        why = (
+            "; ".join(one_line(m, first_line=True) for m in messages if m.strip()) or "no structure"
+        )
         raise CifError(f"{path}: malformed CIF: {why}")
     structure = structures[0]
     b_by_label = _b_by_label(parser)

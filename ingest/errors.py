@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from lake.errors import EbsdlakeError
 
-class IngestError(ValueError):
+
+class IngestError(EbsdlakeError, ValueError):
     """A structure, file, query or parameter that ingest refuses, with the reason."""
 
 
@@ -23,5 +25,5 @@ class MissingApiKeyError(IngestError):
     """No Materials Project API key was configured."""
 
 
-class MaterialsProjectError(RuntimeError):
+class MaterialsProjectError(EbsdlakeError, RuntimeError):
     """The Materials Project API failed after all retries, or refused the request."""

@@ -16,20 +16,13 @@ import spglib
 
 from ingest.errors import SymmetryError
 from ingest.spacegroups import bravais_lattice, crystal_system
+from lake.structures import LABEL_KEYS
 
 #: Default spglib distance tolerance in Angstrom (pymatgen's and ebsdlake.toml's default).
 DEFAULT_SYMPREC = 0.01
 #: Default spglib angle tolerance in degrees.
 DEFAULT_ANGLE_TOLERANCE = 5.0
 
-#: The attribute-key stems of one label set, in the order the lake stores them.
-LABEL_KEYS = (
-    "spacegroup_number",
-    "spacegroup_symbol",
-    "point_group",
-    "crystal_system",
-    "bravais_lattice",
-)
 
 Cell = tuple[np.ndarray, np.ndarray, np.ndarray]
 """A spglib cell: lattice rows (Angstrom), fractional positions, integer atom types."""

@@ -24,6 +24,7 @@ from ingest.errors import IngestError, MaterialsProjectError, MissingApiKeyError
 from ingest.labels import DEFAULT_SYMPREC
 from ingest.record import StructureRecord, build_record
 from ingest.spacegroups import check_space_group
+from lake.errors import one_line
 
 MISSING_KEY_MESSAGE = (
     "Materials Project needs an API key: set MP_API_KEY or [ingest] mp_api_key in "
@@ -124,7 +125,7 @@ def _with_retries(call: Callable[[], Any], what: str, retries: int, backoff_s: f
         try:
             return call()
         except (MPRestError, RequestException) as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            message = one_line(exc, first_line=True)
             if re.search(r"status code (401|403)", str(exc)):
                 raise MaterialsProjectError(
                     f"Materials Project refused the API key ({what}): {message}"

@@ -28,6 +28,7 @@ from ingest.labels import (
     labels_from_dataset,
 )
 from ingest.standardize import Site, spglib_cell, standardize
+from lake.structures import DISORDERED_PREFIX
 
 SOURCES = ("mp", "prototype", "synthetic", "decorated", "cif")
 
@@ -97,7 +98,7 @@ class StructureRecord:
             "formula": self.formula,
             "source": self.source,
             **self.labels.as_attrs(),
-            **self.disordered.as_attrs("disordered_"),
+            **self.disordered.as_attrs(DISORDERED_PREFIX),
             "setting": dict(self.setting),
             "lattice_nm": {
                 "a": lattice.a / 10.0,
@@ -130,7 +131,7 @@ class StructureRecord:
             structure=structure_from_lake(attrs),
             source=attrs["source"],
             labels=SymmetryLabels.from_attrs(attrs),
-            disordered=SymmetryLabels.from_attrs(attrs, "disordered_"),
+            disordered=SymmetryLabels.from_attrs(attrs, DISORDERED_PREFIX),
             setting=dict(attrs["setting"]),
             sites=tuple(
                 Site(

@@ -12,10 +12,12 @@ from lake.errors import (
     LakeNotFoundError,
     LakeReadOnlyError,
     MasterUnavailableError,
+    MissingLabelError,
 )
 from lake.lake import Lake
 from lake.layout import FORMAT_VERSION
 from lake.store import canonical_url
+from lake.structures import StoredSite, StructureRecord
 from lake.verify import VerifyReport
 
 __all__ = [
@@ -28,6 +30,9 @@ __all__ = [
     "LakeNotFoundError",
     "LakeReadOnlyError",
     "MasterUnavailableError",
+    "MissingLabelError",
+    "StoredSite",
+    "StructureRecord",
     "VerifyReport",
     "canonical_url",
 ]

@@ -1,6 +1,6 @@
 """``ebsdlake lake ls|show|verify|rm``: inspect and maintain a lake from the shell.
 
-``register(subparsers)`` is called by ``infra.cli``; it returns the ``lake`` sub-command
+``register(subparsers)`` is called by ``infra.app.cli``; it returns the ``lake`` sub-command
 group so that other packages can add commands (``lake show --patterns``, ``lake import-emsoft``)
 with :func:`add_lake_command`.
 """

@@ -124,6 +124,10 @@ class Lake:
         """Attributes of a complete structure, including ``"cif"``."""
         return _structures.read_structure(self._handle, check_material_id(material_id))
 
+    def structure_record(self, material_id: str) -> _structures.StructureRecord:
+        """A complete structure's attributes as a typed :class:`~lake.StructureRecord`."""
+        return _structures.StructureRecord.from_attrs(material_id, self.structure(material_id))
+
     def structure_ids(self) -> list[str]:
         """Ids of every complete structure, sorted."""
         return _structures.structure_ids(self._handle)
@@ -270,6 +274,16 @@ class Lake:
     def run_ids(self) -> list[str]:
         """Ids of every run folder, sorted."""
         return _runs.run_ids(self._handle)
+
+    def has_run_file(self, run_id: str, name: str) -> bool:
+        """Whether a run folder holds the file ``name`` (without reading it)."""
+        return _runs.has_run_file(self._handle, check_run_id(run_id), check_file_name(name))
+
+    def run_storage(self, run_id: str) -> tuple[str, Any, str]:
+        """``(storage_path, storage_filesystem, name)`` that make Ray Train write its
+        checkpoints into ``runs/<run_id>/`` (``ray.train.RunConfig``'s arguments)."""
+        url, options = self.run_location(run_id)
+        return _runs.run_storage(url, options)
 
 
 def _check_format(url: str, metadata: dict[str, Any]) -> int:

@@ -32,3 +32,33 @@ def get_run_file(handle: StoreHandle, run_id: str, name: str) -> bytes:
 def run_ids(handle: StoreHandle) -> list[str]:
     """Ids of every run folder, sorted."""
     return handle.list_children(RUNS)
+
+
+def has_run_file(handle: StoreHandle, run_id: str, name: str) -> bool:
+    """Whether ``runs/<run_id>/<name>`` exists (without reading it: weights can be large)."""
+    path = handle.path(f"{run_path(run_id)}/{name}")
+    with translate_errors(handle.url, f"looking up run file {run_id}/{name}"):
+        handle.fs.invalidate_cache(path)
+        return bool(handle.fs.exists(path))
+
+
+def run_storage(url: str, options: dict | None) -> tuple[str, object | None, str]:
+    """``(storage_path, storage_filesystem, name)`` for Ray Train's ``RunConfig`` so that Ray
+    writes checkpoints into the run folder at ``url``.
+
+    Local lakes give a plain absolute path and no filesystem; remote ones (``s3://``) a pyarrow
+    filesystem wrapping the same fsspec filesystem, with the path stripped of its protocol as
+    Ray requires.
+    """
+    import os
+
+    import fsspec
+
+    parent, _, name = url.rstrip("/").rpartition("/")
+    protocol, _, rest = parent.partition("://")
+    if not rest or protocol in ("file", "local"):
+        return os.path.abspath(rest if rest else parent), None, name
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    fs = fsspec.filesystem(protocol, **(options or {}))
+    return rest, PyFileSystem(FSSpecHandler(fs)), name

@@ -22,7 +22,7 @@ from fsspec.implementations.local import LocalFileSystem
 from zarr.abc.store import Store
 from zarr.storage import FsspecStore, LocalStore
 
-from lake.errors import LakeAccessError, LakeError, LakeFormatError, LakeNotFoundError
+from lake.errors import LakeAccessError, LakeError, LakeFormatError, LakeNotFoundError, one_line
 from lake.layout import METADATA_FILE
 
 _ACCESS_CODES = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden", "403")
@@ -279,5 +279,4 @@ def translate_errors(url: str, what: str = "") -> Iterator[None]:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+    return f"{type(exc).__name__}: {one_line(str(exc), first_line=True)}"[:300]

@@ -20,6 +20,9 @@ from simulate.farm import Farm, FarmEvent, FarmOptions, JobOutcome
 from simulate.jobs import plan_jobs, select_materials
 from simulate.settings import SimulationSettings
 
+#: The farm's defaults (time limit, retries, CPUs per actor), written once on FarmOptions.
+_FARM = FarmOptions()
+
 
 @dataclass
 class CampaignSummary:
@@ -69,10 +72,10 @@ class CampaignSummary:
 
 def check_farm_options(
     *,
-    time_limit_s: float = 43_200.0,
-    max_retries: int = 2,
+    time_limit_s: float = _FARM.time_limit_s,
+    max_retries: int = _FARM.max_retries,
     num_actors: int | None = None,
-    cpus_per_actor: float = 1.0,
+    cpus_per_actor: float = _FARM.cpus_per_actor,
     seed: int = 0,
     variants: int = 0,
     names: Mapping[str, str] | None = None,
@@ -128,9 +131,9 @@ def run_campaign(
     retry_failed: bool = False,
     seed: int = 0,
     num_actors: int | None = None,
-    cpus_per_actor: float = 1.0,
-    time_limit_s: float = 43_200.0,
-    max_retries: int = 2,
+    cpus_per_actor: float = _FARM.cpus_per_actor,
+    time_limit_s: float = _FARM.time_limit_s,
+    max_retries: int = _FARM.max_retries,
     max_actor_restarts: int | None = None,
     ray_address: str | None = None,
     ray_num_cpus: int | None = None,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from simulate.engines.dynamical import bethe_parameters, monte_carlo, resolve_device
+from simulate.engine_dynamical import bethe_parameters, monte_carlo, resolve_device
 from simulate.settings import SimulationSettings
 from simulate.structure import build_crystal
 

@@ -1,7 +1,7 @@
 """``ebsdlake simulate`` and ``ebsdlake lake import-emsoft``.
 
-infra's CLI calls :func:`register` (stage commands) and :func:`register_lake_import` (the
-``lake`` command group); handlers read ``args.lake``, ``args.storage_options`` and
+infra's CLI calls :func:`register` (the stage command and its config section) and
+:func:`register_lake_import` (the ``lake`` command group); handlers read ``args.lake``, ``args.storage_options`` and
 ``args.cfg`` that infra resolves before dispatch.
 """
 
@@ -11,7 +11,13 @@ import argparse
 from typing import Any
 
 from simulate.errors import SimulateInputError, setting_text
-from simulate.settings import SimulationSettings
+from simulate.farm import FarmOptions
+from simulate.settings import ENGINES, PRECISIONS, SimulationSettings
+from simulate.variants import RANDOM_B_RANGE_NM2
+
+#: The defaults the flags fall back to (after the config): written once on the dataclasses.
+_PAPER = SimulationSettings()
+_FARM = FarmOptions()
 
 
 def _cfg_section(args: argparse.Namespace, name: str) -> dict[str, Any]:
@@ -69,8 +75,12 @@ def _farm_options(args: argparse.Namespace) -> tuple[float, int, int]:
     (:func:`~simulate.campaign.check_farm_options`) with the name the user gave it."""
     from simulate.campaign import check_farm_options
 
-    time_limit, time_where = _option(args, "--time-limit", "simulate", "time_limit_s", 43_200.0)
-    retries, retries_where = _option(args, "--max-retries", "simulate", "max_retries", 2)
+    time_limit, time_where = _option(
+        args, "--time-limit", "simulate", "time_limit_s", _FARM.time_limit_s
+    )
+    retries, retries_where = _option(
+        args, "--max-retries", "simulate", "max_retries", _FARM.max_retries
+    )
     check_farm_options(
         time_limit_s=time_limit,
         max_retries=retries,
@@ -130,8 +140,19 @@ def simulate_command(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
+def _paper_summary() -> str:
+    """The paper's settings in words, from :class:`SimulationSettings` defaults."""
+    s = _PAPER
+    return (
+        f"{s.voltage_kv:g} keV, {s.energy_min_kev:g}-{s.energy_max_kev:g} keV bins, "
+        f"{s.sample_tilt_deg:g} deg, npx {s.npx}, dmin {s.dmin_nm:g} nm, "
+        f"Bethe {s.bethe_strong:g}/{s.bethe_weak:g}/{s.bethe_cutoff:g}"
+    )
+
+
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``simulate`` to the ``ebsdlake`` command."""
+    """Add ``simulate`` to the ``ebsdlake`` command (its ``[simulate]`` config section is
+    registered by the application from ``simulate.config_section``)."""
     p = subparsers.add_parser(
         "simulate",
         help="simulate master patterns of ingested structures into the lake (Ray farm)",
@@ -139,7 +160,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "Run the (material, B-factor variant) simulations that the lake is missing on Ray "
             "actors (one per GPU, else CPU actors). Complete masters are skipped, so a re-run "
             "finishes an interrupted campaign. Defaults: the config's [simulate] section, else "
-            "the paper (20 keV, 10-20 keV bins, 70 deg, npx 300, dmin 0.05 nm, Bethe 8/50/100)."
+            f"the paper ({_paper_summary()})."
         ),
     )
     sel = p.add_argument_group("selection")
@@ -153,12 +174,15 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         type=int,
         default=0,
         metavar="N",
-        help="random B-factor variants (0.005-0.011 nm^2 per site) besides the default",
+        help=(
+            f"random B-factor variants ({RANDOM_B_RANGE_NM2[0]}-{RANDOM_B_RANGE_NM2[1]} nm^2 "
+            "per site) besides the default"
+        ),
     )
     sel.add_argument("--seed", type=int, default=0, help="seed of the random B-factors")
     sel.add_argument("--retry-failed", action="store_true", help="run failed masters again")
     phys = p.add_argument_group("physics")
-    phys.add_argument("--engine", choices=("dynamical", "emsoft"), default=None)
+    phys.add_argument("--engine", choices=ENGINES, default=None)
     phys.add_argument("--npx", type=int, help="Lambert half-width (2*npx+1 pixels per side)")
     phys.add_argument("--dmin", type=float, help="smallest d-spacing in nm")
     phys.add_argument("--energies", metavar="MIN:MAX:STEP", help="energy bins in keV, e.g. 10:20:1")
@@ -169,11 +193,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     phys.add_argument("--mc-electrons", type=int, help="Monte Carlo electrons (native MC)")
     phys.add_argument("--mc-file", help="use this EMsoft Monte Carlo file instead")
-    phys.add_argument("--precision", choices=("double", "single"), default=None)
+    phys.add_argument("--precision", choices=PRECISIONS, default=None)
     farm = p.add_argument_group("farm")
     farm.add_argument("--device", help="auto (GPU if the cluster has one), cpu, cuda")
     farm.add_argument("--num-actors", type=int, help="simulation actors (default: GPUs or CPUs)")
-    farm.add_argument("--cpus-per-actor", type=float, default=1.0, help="CPUs per CPU actor")
+    farm.add_argument(
+        "--cpus-per-actor", type=float, default=_FARM.cpus_per_actor, help="CPUs per CPU actor"
+    )
     farm.add_argument("--time-limit", type=float, metavar="S", help="per-job limit in seconds")
     farm.add_argument("--max-retries", type=int, help="retries of a job whose actor died")
     p.add_argument("--quiet", action="store_true", help="no progress bar; one summary line")

@@ -9,15 +9,18 @@ energy histogram ``(ny, nx, nE)`` and ``NMLparameters`` the settings the run use
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from simulate.engines.base import MasterResult
+from ingest.spacegroups import crystal_system
+from simulate.engine_base import MasterResult
 from simulate.errors import EmsoftFileError, setting_text
 from simulate.settings import SimulationSettings
+from simulate.structure import StructureLike, as_record, build_crystal, site_bfactors
 
 #: EMsoft's crystal-system codes in ``CrystalData/CrystalSystem``.
 EMSOFT_CRYSTAL_SYSTEMS = {
@@ -33,6 +36,8 @@ EMSOFT_CRYSTAL_SYSTEMS = {
 EBSD_ENERGY_RANGE_KEV = (1.0, 50.0)
 #: Smallest Lambert half-width of an imported master (EMsoft's own default is 500).
 MIN_IMPORT_NPX = 10
+#: EMMC's ``primeseed`` for ``mc_seed`` 0 (the value in EMsoft's EMMC template).
+EMMC_PRIME_SEED = 932117
 #: What ``DepthDistribution.from_emsoft`` reads from an EMsoft Monte Carlo file.
 MC_DATASETS = (
     "EMData/MCOpenCL/accum_z",
@@ -41,13 +46,6 @@ MC_DATASETS = (
     "NMLparameters/MCCLNameList/Ebinsize",
     "NMLparameters/MCCLNameList/depthstep",
 )
-
-
-def crystal_system_of(number: int) -> str:
-    """Crystal system of space group ``number`` (1-230), as ingest labels it."""
-    from ingest.spacegroups import crystal_system
-
-    return crystal_system(int(number))
 
 
 def _scalar(group, name: str, path: Path) -> Any:
@@ -91,7 +89,7 @@ def read_structure(path: str | Path) -> dict[str, Any]:
     keys = ("a", "b", "c", "alpha", "beta", "gamma")
     return {
         "spacegroup_number": number,
-        "crystal_system": crystal_system_of(number),
+        "crystal_system": crystal_system(number),
         "setting": {"origin_choice": setting if setting in (1, 2) else None},
         "lattice_nm": {k: round(float(v), 6) for k, v in zip(keys, lattice, strict=True)},
         "sites": sites,
@@ -121,8 +119,9 @@ def read_settings(path: str | Path) -> SimulationSettings:
             "depth_max_nm": float(_scalar(mc, "depthmax", path)),
             "depth_step_nm": float(_scalar(mc, "depthstep", path)),
             "energy_step_kev": float(_scalar(mc, "Ebinsize", path)),
+            # EMMC (the OpenMP Monte Carlo) writes no multiplier: one pass.
             "mc_electrons": int(_scalar(mc, "totnum_el", path))
-            * int(_scalar(mc, "multiplier", path)),
+            * (int(_scalar(mc, "multiplier", path)) if "multiplier" in mc else 1),
         }
         if bethe:
             values.update(
@@ -157,6 +156,8 @@ def read_master(path: str | Path) -> MasterResult:
         energies = np.asarray(group["EkeVs"][()], dtype=np.float64).reshape(-1)
         weights = _mc_weights(f, energies)
         master_nml = _nml_group(f, "EBSDMasterNameList")
+        # read inside the file's context: a closed group is falsy and would drop dmin
+        dmin = float(_scalar(master_nml, "dmin", path)) if master_nml else None
         bethe = (
             np.asarray(group["BetheParameters"][()]).tolist() if "BetheParameters" in group else []
         )
@@ -180,8 +181,8 @@ def read_master(path: str | Path) -> MasterResult:
         "imported_from": path.name,
         "emsoft_duration": duration,
     }
-    if master_nml:
-        attrs["dmin_nm"] = round(float(_scalar(master_nml, "dmin", path)), 6)
+    if dmin is not None:
+        attrs["dmin_nm"] = round(dmin, 6)
     if len(bethe) >= 3:
         attrs["bethe"] = {
             "strong": float(bethe[0]),
@@ -297,7 +298,7 @@ def _mc_weights(f, energies: np.ndarray) -> np.ndarray:
 
 
 # ---- writing EMsoft inputs -------------------------------------------------------------------
-def write_xtal(path: str | Path, structure: Mapping[str, Any], bfactors_nm2=None) -> Path:
+def write_xtal(path: str | Path, structure: StructureLike, bfactors_nm2=None) -> Path:
     """Write an EMsoft ``.xtal`` (HDF5 ``CrystalData``) for a lake structure record.
 
     Lattice in nm and degrees, one ``AtomData`` column (x, y, z, occupancy, B in nm^2) per
@@ -307,20 +308,16 @@ def write_xtal(path: str | Path, structure: Mapping[str, Any], bfactors_nm2=None
     import h5py
     from de_ebsd.crystal import atomic_number
 
-    from simulate.structure import build_crystal, origin_choice, site_bfactors
-
-    crystal = build_crystal(structure, bfactors_nm2)  # validates the record
-    b_values = list(bfactors_nm2) if bfactors_nm2 is not None else site_bfactors(structure)
-    sites = structure["sites"]
+    record = as_record(structure)
+    crystal = build_crystal(record, bfactors_nm2)  # validates the record
+    b_values = list(bfactors_nm2) if bfactors_nm2 is not None else site_bfactors(record)
+    sites = record.sites
     atom_data = np.array(
-        [
-            [*map(float, s["xyz"]), float(s.get("occupancy", 1.0)), float(b)]
-            for s, b in zip(sites, b_values, strict=True)
-        ],
+        [[*site.xyz, site.occupancy, float(b)] for site, b in zip(sites, b_values, strict=True)],
         dtype=np.float32,
     ).T
     number = int(crystal.space_group)
-    setting = origin_choice(structure) if crystal.has_two_origins else 1
+    setting = record.origin_choice if crystal.has_two_origins else 1
     lattice = np.array(
         [crystal.a, crystal.b, crystal.c, crystal.alpha, crystal.beta, crystal.gamma]
     )
@@ -330,18 +327,22 @@ def write_xtal(path: str | Path, structure: Mapping[str, Any], bfactors_nm2=None
         data = f.create_group("CrystalData")
         data["AtomData"] = atom_data
         data["Atomtypes"] = np.array([atomic_number(s.element) for s in crystal.sites], np.int32)
-        data["CrystalSystem"] = np.array(
-            [EMSOFT_CRYSTAL_SYSTEMS[crystal_system_of(number)]], np.int32
-        )
+        data["CrystalSystem"] = np.array([EMSOFT_CRYSTAL_SYSTEMS[crystal_system(number)]], np.int32)
         data["LatticeParameters"] = lattice
         data["Natomtypes"] = np.array([len(sites)], np.int32)
         data["SpaceGroupNumber"] = np.array([number], np.int32)
         data["SpaceGroupSetting"] = np.array([setting], np.int32)
-        data["Source"] = np.array([b"ebsdlake structure record"])
-        data["Creator"] = np.array([b"ebsdlake"])
-        data["ProgramName"] = np.array([b"ebsdlake"])
-        data["CreationDate"] = np.array([now.strftime("%b %d %Y").encode()])
-        data["CreationTime"] = np.array([now.strftime("%H:%M:%S").encode()])
+        # EMsoft reads these as variable-length ASCII strings (HDF_readDatasetStringArray
+        # fails on fixed-length ones and the program then crashes).
+        text = h5py.string_dtype("ascii")
+        for name, value in (
+            ("Source", "ebsdlake structure record"),
+            ("Creator", "ebsdlake"),
+            ("ProgramName", "ebsdlake"),
+            ("CreationDate", now.strftime("%b %d %Y")),
+            ("CreationTime", now.strftime("%H:%M:%S")),
+        ):
+            data.create_dataset(name, data=[value.encode("ascii")], dtype=text)
     return path
 
 
@@ -391,14 +392,82 @@ def mc_namelist(settings: SimulationSettings, xtalname: str, dataname: str) -> s
     )
 
 
-def master_namelist(settings: SimulationSettings, energyfile: str) -> str:
-    """``EMEBSDmaster.nml`` for ``settings``; results go into the Monte Carlo file."""
+def emmc_namelist(settings: SimulationSettings, xtalname: str, dataname: str, threads: int) -> str:
+    """``EMMC.nml`` (``&MCdata``) for EMsoft's OpenMP Monte Carlo ``EMMC``.
+
+    EMMC runs ``num_el`` electrons on each of ``threads`` threads (so ``mc_electrons`` is
+    rounded up to a multiple of ``threads``), seeding thread ``i`` with ``primeseed + i``;
+    ``primeseed`` follows ``mc_seed`` (EMsoft's template value 932117 for seed 0). The
+    detector grid is EMsoft's usual ``numsx`` 501.
+    """
+    threads = max(1, int(threads))
+    return format_namelist(
+        "MCdata",
+        {
+            "xtalname": xtalname,
+            "sig": float(settings.sample_tilt_deg),
+            "omega": 0.0,
+            "numsx": 501,
+            "primeseed": EMMC_PRIME_SEED + 2 * int(settings.mc_seed),
+            "num_el": -(-int(settings.mc_electrons) // threads),
+            "nthreads": threads,
+            "EkeV": float(settings.voltage_kv),
+            "Ehistmin": float(settings.energy_min_kev),
+            "Ebinsize": float(settings.energy_step_kev),
+            "depthmax": float(settings.depth_max_nm),
+            "depthstep": float(settings.depth_step_nm),
+            "dataname": dataname,
+        },
+    )
+
+
+def prepare_mc_file(source: str | Path, target: str | Path) -> str:
+    """Copy an EMsoft Monte Carlo file to ``target`` for ``EMEBSDmaster`` to compute on.
+
+    A master computed before into the same file (``EMData/EBSDmaster`` and its header,
+    namelists) is removed, so the new one is not mixed with it.
+
+    Returns
+    -------
+    str
+        The crystal file name the Monte Carlo recorded (``MCCLNameList/xtalname``): EMEBSDmaster
+        reads the crystal from that name, so the caller writes it there.
+    """
+    import h5py
+
+    source, target = Path(source), Path(target)
+    with _open(source):
+        pass  # one-line errors for a missing or non-HDF5 file
+    shutil.copyfile(source, target)
+    with h5py.File(target, "r+") as f:
+        for name in (
+            "EMData/EBSDmaster",
+            "EMheader/EBSDmaster",
+            "NMLparameters/EBSDMasterNameList",
+            "NMLparameters/BetheList",
+            "NMLfiles/EBSDmasterNML",
+            "NMLfiles/BetheParametersNML",
+        ):
+            if name in f:
+                del f[name]
+        nml = _nml_group(f, "MCCLNameList")
+        if not nml or "xtalname" not in nml:
+            raise EmsoftFileError(f"{source}: NMLparameters/MCCLNameList/xtalname is missing")
+        xtal = str(_scalar(nml, "xtalname", source)).strip()
+    return Path(xtal).name or "crystal.xtal"
+
+
+def master_namelist(settings: SimulationSettings, energyfile: str, threads: int = 0) -> str:
+    """``EMEBSDmaster.nml`` for ``settings``; results go into the Monte Carlo file.
+
+    ``threads`` is EMsoft's ``nthreads`` (0: OpenMP's maximum, ``$OMP_NUM_THREADS``).
+    """
     return format_namelist(
         "EBSDmastervars",
         {
             "dmin": float(settings.dmin_nm),
             "npx": int(settings.npx),
-            "nthreads": 0,
+            "nthreads": int(threads),
             "energyfile": energyfile,
             "BetheParametersFile": "BetheParameters.nml",
             "copyfromenergyfile": "undefined",

@@ -6,8 +6,10 @@ program) and the reason, so the CLI can print it as is (exit code 2, no tracebac
 
 from __future__ import annotations
 
+from lake.errors import EbsdlakeError
 
-class SimulateError(RuntimeError):
+
+class SimulateError(EbsdlakeError, RuntimeError):
     """Base class of every error the simulate package raises on purpose."""
 
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lake import canonical_url
-from simulate.engines.base import bfactor_attrs
+from lake.errors import one_line
+from simulate.engine_base import bfactor_attrs
 from simulate.errors import SimulateError
 from simulate.jobs import Job
 from simulate.settings import SimulationSettings
@@ -226,10 +227,10 @@ class Farm:
                         outcome = ray.get(ref)
                     except RayActorError as exc:
                         self._replace(slots, run.slot)
-                        retry_or_fail(run, f"actor died: {_first_line(exc)}", info)
+                        retry_or_fail(run, f"actor died: {one_line(exc, first_line=True)}", info)
                         continue
                     except RayError as exc:
-                        finish(run, FAILED, f"ray: {_first_line(exc)}", 0.0, info)
+                        finish(run, FAILED, f"ray: {one_line(exc, first_line=True)}", 0.0, info)
                         continue
                     slots[run.slot].info.update(
                         {k: outcome[k] for k in ("pid", "host", "node_id") if k in outcome}
@@ -293,9 +294,3 @@ class Farm:
             "attempts": int(attempts),
         }
         lake.mark_failed(job.material_id, job.variant, reason=reason, attrs=attrs)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return line[:300]

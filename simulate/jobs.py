@@ -12,7 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lake.structures import StructureRecord
 from simulate.errors import SimulateInputError
+from simulate.structure import as_record
 from simulate.variants import material_variants
 
 
@@ -25,7 +27,7 @@ class Job:
     material_id, variant
         Where the master goes in the lake.
     structure
-        The structure's lake attributes (what the engine builds the crystal from).
+        The stored structure (what the engine builds the crystal from).
     bfactors_nm2
         Per-site Debye-Waller B in nm^2.
     variant_kind
@@ -34,7 +36,7 @@ class Job:
 
     material_id: str
     variant: str
-    structure: dict[str, Any] = field(repr=False, compare=False)
+    structure: StructureRecord = field(repr=False, compare=False)
     bfactors_nm2: tuple[float, ...]
     variant_kind: str
 
@@ -107,11 +109,19 @@ def plan_jobs(
     retry_failed: bool = False,
     structures: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Plan:
-    """The jobs still to run for ``material_ids`` (default variant + N random each)."""
+    """The jobs still to run for ``material_ids`` (default variant + N random each).
+
+    ``structures`` gives the flat attributes of each id instead of reading them from the lake.
+
+    Raises
+    ------
+    StructureError
+        A stored structure whose lattice, sites or space group is missing or malformed.
+    """
     plan = Plan(jobs=[])
     for material_id in material_ids:
-        structure = dict(structures[material_id]) if structures else lake.structure(material_id)
-        structure.setdefault("material_id", material_id)
+        attrs = structures[material_id] if structures else lake.structure(material_id)
+        structure = as_record({"material_id": material_id, **attrs})
         for variant in material_variants(material_id, structure, n_random_variants, seed):
             status = lake.master_status(material_id, variant.name)
             key = f"{material_id}/{variant.name}"

@@ -19,6 +19,8 @@ from simulate.errors import SimulateInputError
 
 ENGINES = ("dynamical", "emsoft")
 PRECISIONS = ("double", "single")
+#: EMsoft's Monte Carlo electron count (``num_electrons``), used by the emsoft engine only.
+EMSOFT_ELECTRONS = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -171,8 +173,8 @@ class SimulationSettings:
     ) -> SimulationSettings:
         """Settings from the ``[simulate]`` config section, then ``overrides`` (not None).
 
-        Understands the config keys of ``infra.config.DEFAULTS`` (``bethe`` as a list of
-        2-4 numbers, ``dmin_nm``, ...). ``num_electrons`` there is EMsoft's electron count
+        Understands the keys of :func:`simulate.config_section.config_section_defaults`
+        (``bethe`` as a list of 2-4 numbers, ``dmin_nm``, ...). ``num_electrons`` there is EMsoft's electron count
         and only used by the emsoft engine; the native Monte Carlo reads ``mc_electrons``.
         """
         section = dict(section or {})

@@ -1,10 +1,12 @@
-"""Structure records (lake attributes) to de-ebsd crystals, in the record's explicit setting.
+"""Stored structures to de-ebsd crystals, in the record's explicit setting.
 
 The lake stores each structure's asymmetric unit in its conventional standard setting
-(``setting``: Hall number, origin choice, axes). de-ebsd's :class:`~de_ebsd.Crystal` expands
-the asymmetric unit with the International Tables operators of the space group, so the only
-work here is to read the record, check that its setting is one de-ebsd implements, and hand
-over lattice (nm, degrees), sites and per-site Debye-Waller factors B (nm^2).
+(``setting``: Hall number, origin choice, axes); :class:`lake.StructureRecord` reads it.
+de-ebsd's :class:`~de_ebsd.Crystal` expands the asymmetric unit with the International Tables
+operators of the space group, so the only work here is to check that the record's setting is
+one de-ebsd implements, and hand over lattice (nm, degrees), sites and per-site Debye-Waller
+factors B (nm^2). This is the one builder of a structure's crystal (simulation, EMsoft inputs,
+imports, checks).
 """
 
 from __future__ import annotations
@@ -15,48 +17,44 @@ from typing import Any
 
 import numpy as np
 
+from lake.errors import LakeFormatError
+from lake.structures import StructureRecord
 from simulate.errors import StructureError
 
 #: B (nm^2) used for a site whose record gives none: de-ebsd's and EMsoft's usual default.
 FALLBACK_B_NM2 = 0.005
 
-_LATTICE_KEYS = ("a", "b", "c", "alpha", "beta", "gamma")
+#: A structure as engines accept it: a typed record, or its flat lake attributes.
+StructureLike = StructureRecord | Mapping[str, Any]
 
 
-def material_label(structure: Mapping[str, Any]) -> str:
-    """A short name for messages: the material id when present, else the formula."""
-    return str(structure.get("material_id") or structure.get("formula") or "structure")
+def as_record(structure: StructureLike) -> StructureRecord:
+    """The :class:`~lake.StructureRecord` of ``structure`` (flat attributes are read with
+    their ``material_id``, else named by their formula).
 
-
-def site_bfactors(structure: Mapping[str, Any]) -> list[float]:
-    """The record's own per-site B in nm^2 (fallback :data:`FALLBACK_B_NM2` where absent)."""
-    out = []
-    for site in _sites(structure):
-        value = site.get("B_nm2")
-        try:
-            b = float(value) if value is not None else FALLBACK_B_NM2
-        except (TypeError, ValueError):
-            b = FALLBACK_B_NM2
-        out.append(b if np.isfinite(b) and b > 0 else FALLBACK_B_NM2)
-    return out
-
-
-def origin_choice(structure: Mapping[str, Any]) -> int:
-    """Origin choice (1 or 2) from the record's ``setting``; 2 when it does not say.
-
-    Only the 24 two-origin groups depend on it; de-ebsd's default (2, the inversion centre)
-    is also the ITA standard that ``ingest`` stores.
+    Raises
+    ------
+    StructureError
+        A lattice, site or space-group field that is missing or malformed, named.
     """
-    setting = structure.get("setting") or {}
-    if not isinstance(setting, Mapping):
-        return 2
-    value = setting.get("origin_choice", setting.get("origin"))
-    if value in (1, "1"):
-        return 1
-    return 2
+    try:
+        if isinstance(structure, StructureRecord):
+            return structure.require_geometry()
+        material_id = str(structure.get("material_id") or "")
+        return StructureRecord.from_attrs(material_id, structure).require_geometry()
+    except LakeFormatError as exc:
+        raise StructureError(str(exc)) from None
 
 
-def check_setting(structure: Mapping[str, Any]) -> None:
+def site_bfactors(structure: StructureLike) -> list[float]:
+    """The record's own per-site B in nm^2 (fallback :data:`FALLBACK_B_NM2` where absent)."""
+    return [
+        site.B_nm2 if site.B_nm2 is not None else FALLBACK_B_NM2
+        for site in as_record(structure).sites
+    ]
+
+
+def check_setting(record: StructureRecord) -> None:
     """Raise :class:`StructureError` when the record's setting is one de-ebsd cannot expand.
 
     de-ebsd tabulates each space group in its ITA standard setting (unique axis b for
@@ -64,44 +62,43 @@ def check_setting(structure: Mapping[str, Any]) -> None:
     groups). A record stored in another setting (Hall number not the standard one) would be
     expanded with the wrong operators and give a plausible but wrong master, so it is refused.
     """
-    setting = structure.get("setting") or {}
-    if not isinstance(setting, Mapping) or setting.get("hall_number") in (None, ""):
+    hall = record.hall_number
+    if hall is None:
         return
     import spglib
 
-    hall = int(setting["hall_number"])
     kind = spglib.get_spacegroup_type(hall) if 1 <= hall <= 530 else None
     if kind is None:
-        raise StructureError(f"{material_label(structure)}: setting hall_number {hall} unknown")
-    number = int(structure.get("spacegroup_number") or kind.number)
+        raise StructureError(f"{record.name}: setting hall_number {hall} unknown")
+    number = record.spacegroup_number or int(kind.number)
     if int(kind.number) != number:
         raise StructureError(
-            f"{material_label(structure)}: setting hall_number {hall} is not a setting of "
-            f"space group {number}"
+            f"{record.name}: setting hall_number {hall} is not a setting of space group {number}"
         )
     choice = str(kind.choice)
     if choice == "R":
         raise StructureError(
-            f"{material_label(structure)}: rhombohedral axes (Hall {hall}) are not supported "
+            f"{record.name}: rhombohedral axes (Hall {hall}) are not supported "
             "by the dynamical engine; store the cell on hexagonal axes"
         )
     allowed = {"", "1", "2", "H", "b", "b1"}
     if choice not in allowed:
         raise StructureError(
-            f"{material_label(structure)}: setting {kind.international_full} (Hall {hall}, "
+            f"{record.name}: setting {kind.international_full} (Hall {hall}, "
             f"choice {choice!r}) is not the ITA standard setting the dynamical engine expands"
         )
 
 
-def build_crystal(structure: Mapping[str, Any], bfactors_nm2: Sequence[float] | None = None):
-    """A de-ebsd :class:`~de_ebsd.Crystal` from a lake structure record.
+def build_crystal(structure: StructureLike, bfactors_nm2: Sequence[float] | None = None):
+    """The de-ebsd :class:`~de_ebsd.Crystal` of a stored structure under one B-factor set.
 
     Parameters
     ----------
     structure
-        Flat structure attributes: ``spacegroup_number``, ``lattice_nm`` {a, b, c (nm),
-        alpha, beta, gamma (degrees)}, ``sites`` [{element, xyz, occupancy, B_nm2}] (the
-        asymmetric unit) and optionally ``setting`` {hall_number, origin_choice}.
+        A :class:`lake.StructureRecord` (or the flat attributes it reads: ``spacegroup_number``,
+        ``lattice_nm`` {a, b, c (nm), alpha, beta, gamma (degrees)}, ``sites`` [{element, xyz,
+        occupancy, B_nm2}] (the asymmetric unit), optionally ``setting`` {hall_number,
+        origin_choice}).
     bfactors_nm2
         Per-site Debye-Waller B in nm^2 overriding the record's (one per site), as a B-factor
         variant does; ``None`` keeps the record's own.
@@ -113,32 +110,41 @@ def build_crystal(structure: Mapping[str, Any], bfactors_nm2: Sequence[float] | 
     """
     import de_ebsd
 
-    label = material_label(structure)
-    check_setting(structure)
-    number = _space_group(structure)
-    lattice = _lattice(structure)
-    sites = _sites(structure)
-    if not sites:
-        raise StructureError(f"{label}: field 'sites' is empty")
-    b_values = list(bfactors_nm2) if bfactors_nm2 is not None else site_bfactors(structure)
-    if len(b_values) != len(sites):
-        raise StructureError(f"{label}: {len(b_values)} B-factors given for {len(sites)} sites")
-    atom_sites = []
-    for index, (site, b) in enumerate(zip(sites, b_values, strict=True)):
-        atom_sites.append(
-            de_ebsd.AtomSite(
-                element=_element(site, label, index),
-                position=_position(site, label, index),
-                occupancy=_occupancy(site, label, index),
-                debye_waller=float(b),
-            )
+    record = as_record(structure)
+    label = record.name
+    check_setting(record)
+    number = record.spacegroup_number
+    if number is None:
+        raise StructureError(f"{label}: field 'spacegroup_number' is None, not 1-230")
+    lattice = record.lattice_nm
+    lengths = (lattice["a"], lattice["b"], lattice["c"])
+    if min(lengths) <= 0 or max(lengths) > 20:
+        raise StructureError(
+            f"{label}: lattice lengths {lengths[0]}, {lengths[1]}, {lengths[2]} are not in "
+            "(0, 20] nm"
         )
+    if not record.sites:
+        raise StructureError(f"{label}: field 'sites' is empty")
+    b_values = list(bfactors_nm2) if bfactors_nm2 is not None else site_bfactors(record)
+    if len(b_values) != len(record.sites):
+        raise StructureError(
+            f"{label}: {len(b_values)} B-factors given for {len(record.sites)} sites"
+        )
+    atom_sites = [
+        de_ebsd.AtomSite(
+            element=_element(site.element, label, index),
+            position=site.xyz,
+            occupancy=site.occupancy,
+            debye_waller=float(b),
+        )
+        for index, (site, b) in enumerate(zip(record.sites, b_values, strict=True))
+    ]
     try:
         crystal = de_ebsd.Crystal(
-            *(lattice[k] for k in _LATTICE_KEYS),
+            *(lattice[k] for k in ("a", "b", "c", "alpha", "beta", "gamma")),
             space_group=number,
             sites=atom_sites,
-            origin=origin_choice(structure),
+            origin=record.origin_choice,
         )
     except (ValueError, KeyError) as exc:
         raise StructureError(f"{label}: de-ebsd cannot build the crystal: {exc}") from None
@@ -146,52 +152,9 @@ def build_crystal(structure: Mapping[str, Any], bfactors_nm2: Sequence[float] | 
     return crystal
 
 
-def _space_group(structure: Mapping[str, Any]) -> int:
-    value = structure.get("spacegroup_number")
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise StructureError(
-            f"{material_label(structure)}: field 'spacegroup_number' is {value!r}, not 1-230"
-        ) from None
-    if not 1 <= number <= 230:
-        raise StructureError(
-            f"{material_label(structure)}: field 'spacegroup_number' is {number}, not 1-230"
-        )
-    return number
-
-
-def _lattice(structure: Mapping[str, Any]) -> dict[str, float]:
-    label = material_label(structure)
-    lattice = structure.get("lattice_nm")
-    if not isinstance(lattice, Mapping):
-        raise StructureError(f"{label}: field 'lattice_nm' is missing (a, b, c in nm, angles)")
-    out = {}
-    for key in _LATTICE_KEYS:
-        try:
-            out[key] = float(lattice[key])
-        except (KeyError, TypeError, ValueError):
-            raise StructureError(
-                f"{label}: field 'lattice_nm.{key}' is missing or not a number"
-            ) from None
-    if min(out["a"], out["b"], out["c"]) <= 0 or max(out["a"], out["b"], out["c"]) > 20:
-        raise StructureError(
-            f"{label}: lattice lengths {out['a']}, {out['b']}, {out['c']} are not in (0, 20] nm"
-        )
-    return out
-
-
-def _sites(structure: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    sites = structure.get("sites")
-    if not isinstance(sites, (list, tuple)):
-        raise StructureError(f"{material_label(structure)}: field 'sites' is missing")
-    return list(sites)
-
-
-def _element(site: Mapping[str, Any], label: str, index: int) -> str:
+def _element(raw: str, label: str, index: int) -> str:
     from de_ebsd.crystal import atomic_number
 
-    raw = str(site.get("element", ""))
     match = re.match(r"[A-Z][a-z]?", raw.strip())
     symbol = match.group(0) if match else raw
     try:
@@ -199,29 +162,6 @@ def _element(site: Mapping[str, Any], label: str, index: int) -> str:
     except ValueError:
         raise StructureError(f"{label}: site {index} element {raw!r} is not known") from None
     return symbol
-
-
-def _position(site: Mapping[str, Any], label: str, index: int) -> tuple[float, float, float]:
-    try:
-        xyz = tuple(float(v) for v in site["xyz"])
-    except (KeyError, TypeError, ValueError):
-        raise StructureError(
-            f"{label}: site {index} field 'xyz' is missing or not numbers"
-        ) from None
-    if len(xyz) != 3 or not all(np.isfinite(xyz)):
-        raise StructureError(f"{label}: site {index} field 'xyz' must be 3 finite numbers")
-    return xyz  # type: ignore[return-value]
-
-
-def _occupancy(site: Mapping[str, Any], label: str, index: int) -> float:
-    value = site.get("occupancy", 1.0)
-    try:
-        occupancy = float(value)
-    except (TypeError, ValueError):
-        raise StructureError(f"{label}: site {index} occupancy {value!r} is not a number") from None
-    if not 0 < occupancy <= 1:
-        raise StructureError(f"{label}: site {index} occupancy {occupancy} is not in (0, 1]")
-    return occupancy
 
 
 def _check_asymmetric_unit(crystal, label: str) -> None:

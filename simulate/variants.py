@@ -10,14 +10,12 @@ re-run or a retry reproduces exactly the same B values.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from simulate.errors import SimulateInputError
-from simulate.structure import site_bfactors
+from simulate.structure import StructureLike, site_bfactors
 
 DEFAULT_VARIANT = "default"
 #: The paper's range for random B-factors, nm^2.
@@ -66,7 +64,7 @@ def random_bfactors(
 
 def material_variants(
     material_id: str,
-    structure: Mapping[str, Any],
+    structure: StructureLike,
     n_random: int = 0,
     seed: int = 0,
     b_range_nm2: tuple[float, float] = RANDOM_B_RANGE_NM2,

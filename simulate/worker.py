@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from lake import LakeInputError
+from lake.errors import one_line
 from simulate.engines import get_engine
 from simulate.errors import SimulateError
 from simulate.jobs import Job
@@ -84,8 +85,12 @@ class SimulationWorker:
         except Exception as exc:  # noqa: BLE001 - any engine failure is this job's, recorded
             if _is_out_of_memory(exc):
                 _release_gpu_memory()
-                return {**outcome, "status": FAILED, "reason": f"out of GPU memory: {_short(exc)}"}
-            return {**outcome, "status": FAILED, "reason": f"{type(exc).__name__}: {_short(exc)}"}
+                return {
+                    **outcome,
+                    "status": FAILED,
+                    "reason": f"out of GPU memory: {one_line(exc)}",
+                }
+            return {**outcome, "status": FAILED, "reason": f"{type(exc).__name__}: {one_line(exc)}"}
         attrs = {
             **result.attrs,
             "variant_kind": job.variant_kind,
@@ -104,7 +109,7 @@ class SimulationWorker:
         except LakeInputError as exc:
             return {**outcome, "status": FAILED, "reason": f"lake refused the master: {exc}"}
         except (OSError, RuntimeError) as exc:
-            return {**outcome, "status": RETRY, "reason": f"lake write: {_short(exc)}"}
+            return {**outcome, "status": RETRY, "reason": f"lake write: {one_line(exc)}"}
         return {
             **outcome,
             "status": COMPLETE,
@@ -133,8 +138,3 @@ def _release_gpu_memory() -> None:
             torch.cuda.empty_cache()
     except ImportError:  # pragma: no cover
         pass
-
-
-def _short(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."

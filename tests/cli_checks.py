@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.cli import main
+from infra.app.cli import main
 
 
 def one_line_error(capsys: pytest.CaptureFixture, argv: list[str]) -> str:

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from infra.cli import main
+from infra.app.cli import main
 from lake import Lake
 
 MATERIALS = ["Ni", "Al", "W", "Fe", "Si", "Ge"]

@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 from cli_checks import one_line_error
 
+from infra.app.cli import register_config_sections
 from infra.config import DEFAULTS, OPTIONAL_KEYS, ConfigError, load_config
+
+# the application (infra.app.cli) registers the stage sections; these tests load configs directly
+register_config_sections()
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,6 +133,21 @@ def test_optional_simulate_keys_are_simulation_settings():
     fields = {f.name for f in dataclasses.fields(SimulationSettings)}
     assert set(OPTIONAL_KEYS["simulate"]) <= fields
     assert not set(OPTIONAL_KEYS["simulate"]) & set(DEFAULTS["simulate"])
+
+
+def test_simulate_defaults_are_the_settings_defaults():
+    """Each [simulate] default is read off SimulationSettings / FarmOptions (written once)."""
+    from simulate.farm import FarmOptions
+    from simulate.settings import SimulationSettings
+
+    paper, farm = SimulationSettings(), FarmOptions()
+    section = DEFAULTS["simulate"]
+    assert section["npx"] == paper.npx and section["dmin_nm"] == paper.dmin_nm
+    assert section["bethe"] == [paper.bethe_strong, paper.bethe_weak, paper.bethe_cutoff]
+    assert section["time_limit_s"] == farm.time_limit_s
+    assert section["max_retries"] == farm.max_retries
+    assert SimulationSettings.from_config(section) == paper.refine()
+    assert list(DEFAULTS) == ["lake", "ray", "ingest", "simulate", "train"]
 
 
 def _documented_tomls() -> list[tuple[str, str]]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.cli import main
-from infra.demo import DemoSettings, run_demo
+from infra.app.cli import main
+from infra.app.demo import DemoSettings, run_demo
 from lake import Lake
 
 

@@ -6,8 +6,11 @@ import json
 
 import pytest
 
-from infra.cli import main
+from infra.app.cli import main, register_config_sections
 from infra.config import ConfigError, load_config
+
+# the application (infra.app.cli) registers the stage sections; these tests load configs directly
+register_config_sections()
 
 
 def test_defaults_are_the_paper_settings_and_a_local_lake():

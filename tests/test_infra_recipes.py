@@ -12,7 +12,7 @@ import pytest
 import ray
 import yaml
 
-from infra.cli import build_parser
+from infra.app.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCHER = ROOT / "infra" / "cluster" / "ray-cluster-aws-gpu.yaml"
@@ -80,7 +80,7 @@ def test_dockerfile_pins_ray_and_installs_the_entry_point():
 
 def test_pyproject_entry_point_is_the_cli():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts == {"ebsdlake": "infra.cli:main"}
+    assert scripts == {"ebsdlake": "infra.app.cli:main"}
 
 
 @pytest.mark.parametrize("recipe", [LAUNCHER, KUBERAY, DOCKERFILE], ids=lambda p: p.name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.cli import main
+from infra.app.cli import main
 
 
 def test_cli_prototypes_synthetic_and_errors(tmp_path, capsys, monkeypatch):

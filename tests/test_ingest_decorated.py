@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.cli import main
+from infra.app.cli import main
 from ingest.errors import IngestError
 from ingest.structure_types import (
     STRUCTURE_TYPES,

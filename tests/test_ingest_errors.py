@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.cli import main
+from infra.app.cli import main
 from ingest.cif import parse_cif, read_cif
 from ingest.errors import CifError, IngestError
 from ingest.materials_project import MPQuery

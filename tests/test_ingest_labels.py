@@ -106,11 +106,13 @@ def test_any_input_setting_is_normalised_to_the_stored_one():
 
 
 def test_engine_crystal_reproduces_the_stored_structure(prototypes):
-    from ingest.engine_crystal import engine_crystal
+    from lake import StructureRecord
+    from simulate.structure import build_crystal
 
     for name in ("Si", "Ni3Al", "Cr3Si", "TaC", "W"):
         cif, attrs = prototypes[name].to_lake()
-        crystal = engine_crystal(attrs)
+        record = StructureRecord.from_attrs(prototypes[name].material_id, {**attrs, "cif": cif})
+        crystal = build_crystal(record)
         assert sum(crystal.multiplicities) == len(prototypes[name].structure)
         assert crystal.density == pytest.approx(prototypes[name].structure.density, rel=1e-4)
 

@@ -194,7 +194,7 @@ def test_resumable_skips_ingested_ids(mp_server, tmp_path):
 
 def test_max_volume_without_spacegroups_filters(mp_server, tmp_path, capsys):
     """``--max-volume`` with ``--crystal-system`` alone (README story 1) limits the volume."""
-    from infra.cli import main
+    from infra.app.cli import main
     from lake import Lake
 
     lake = str(tmp_path / "lake")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from infra.cli import main
+from infra.app.cli import main
 from lake import Lake
 
 

@@ -7,12 +7,13 @@ import json
 
 import pytest
 
-from train.evaluate import ensemble_vote, evaluate_run
-from train.experimental import TargetSpec, image_quality, load_target_set, read_patterns
-from train.mcd import MCDConfig, train_mcd_ensemble
-from train.preprocess import PreprocessConfig
-from train.runs import open_lake
-from train.training_errors import TrainingError
+from train.mcd import MCDConfig
+from train.patterns.errors import PatternError
+from train.patterns.experimental import TargetSpec, image_quality, load_target_set, read_patterns
+from train.patterns.preprocess import PreprocessConfig
+from train.runs.evaluate import evaluate_run
+from train.runs.mcd_ensemble import ensemble_vote, train_mcd_ensemble
+from train.runs.run import open_lake
 
 TINY_MCD = MCDConfig(
     arch="resnet10", epochs=2, image_size=32, detector_shape=(32, 32), batch_size=8,
@@ -34,7 +35,7 @@ def test_top_n_by_image_quality_keeps_the_sharpest_patterns(nickel_scan_file):
 def test_target_spec_parses_an_optional_label():
     assert TargetSpec.parse("scan.h5=225") == TargetSpec("scan.h5", 225)
     assert TargetSpec.parse("folder") == TargetSpec("folder", None)
-    with pytest.raises(TrainingError, match="empty label"):
+    with pytest.raises(PatternError, match="empty label"):
         TargetSpec.parse("scan.h5=")
 
 

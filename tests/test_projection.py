@@ -14,9 +14,9 @@ import torch
 
 from simulate.emsoft_io import read_master
 from simulate.validation import emsoft_ni_master_file
-from train.detector import Detector, DetectorError
-from train.orientations import reduce_to_fundamental_zone, sample_so3
-from train.projection import ProjectionError, Projector, energy_reduced_master
+from train.patterns.detector import Detector, DetectorError
+from train.patterns.orientations import reduce_to_fundamental_zone, sample_so3
+from train.patterns.projection import ProjectionError, Projector, energy_reduced_master
 
 
 def kikuchipy_or_skip():

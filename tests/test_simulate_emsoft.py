@@ -18,7 +18,7 @@ from simulate.emsoft_io import (
     read_structure,
     write_xtal,
 )
-from simulate.engines.emsoft import EmsoftEngine, find_programs
+from simulate.engine_emsoft import EmsoftEngine, find_programs
 from simulate.errors import EmsoftFileError, EngineUnavailableError
 from simulate.reference_structures import reference_structure
 from simulate.settings import SimulationSettings
@@ -95,7 +95,7 @@ def test_namelists_carry_the_settings(kikuchipy_data_dir):
 def test_emsoft_engine_fails_at_once_without_programs(monkeypatch, tmp_path):
     monkeypatch.setenv("EMSOFT_BIN", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(EngineUnavailableError, match=r"EMMCOpenCL, EMEBSDmaster not found") as info:
+    with pytest.raises(EngineUnavailableError, match=r"EMMC, EMEBSDmaster not found") as info:
         EmsoftEngine().check_available(SimulationSettings(engine="emsoft"))
     assert "EMSOFT_BIN" in str(info.value) and "\n" not in str(info.value)
 
@@ -108,7 +108,7 @@ def _emsoft_installed() -> bool:
     return True
 
 
-@pytest.mark.skipif(not _emsoft_installed(), reason="EMsoft programs not installed")
+@pytest.mark.skipif(not _emsoft_installed(), reason="EMsoft binaries not built; run `make emsoft`")
 def test_emsoft_engine_runs_ni():
     settings = SimulationSettings(
         engine="emsoft",
@@ -125,7 +125,7 @@ def test_emsoft_engine_runs_ni():
 
 
 def test_import_emsoft_into_lake(tmp_path, kikuchipy_ni_file):
-    from infra.cli import main
+    from infra.app.cli import main
     from lake import Lake
 
     url = str(tmp_path / "lake")
@@ -153,7 +153,7 @@ def test_import_emsoft_into_lake(tmp_path, kikuchipy_ni_file):
 
 
 def test_import_emsoft_bad_file_is_one_line(tmp_path, capsys):
-    from infra.cli import main
+    from infra.app.cli import main
 
     code = main(
         ["--lake", str(tmp_path / "lake"), "lake", "import-emsoft", str(tmp_path / "nope.h5")]

@@ -112,7 +112,7 @@ def test_mc_file_from_the_config_is_named(ni_lake, tmp_path, capsys, no_ray):
 
 
 def test_real_emsoft_monte_carlo_passes_and_is_made_absolute(kikuchipy_ni_file, monkeypatch):
-    from infra.cli import build_parser
+    from infra.app.cli import build_parser
     from infra.config import load_config
     from simulate.cli import settings_from_args
 

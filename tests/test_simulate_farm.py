@@ -111,7 +111,7 @@ def test_campaign_fills_s3_lake(ray_runtime, s3_lake_url):
 
 
 def test_cli_simulate_end_to_end_and_bad_input(ray_runtime, local_lake, capsys):
-    from infra.cli import main
+    from infra.app.cli import main
     from lake import Lake
 
     url, options = local_lake

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from simulate.validation import emsoft_ni_master_file
-from train.augment import AugmentConfig
-from train.detector import Detector
-from train.preprocess import PreprocessConfig, preprocess
-from train.sampling import balanced_indices, grouped_folds
-from train.stream import PatternStream, StreamConfig, StreamError
+from train.patterns.augment import AugmentConfig
+from train.patterns.detector import Detector
+from train.patterns.preprocess import PreprocessConfig, preprocess
+from train.patterns.sampling import balanced_indices, grouped_folds
+from train.patterns.stream import PatternStream, StreamConfig, StreamError
 
 NI_MASTER = emsoft_ni_master_file()
 # three materials of class 225, one of class 229: balance must still give ~50/50
@@ -177,7 +177,7 @@ def test_augmented_stream_crops_and_is_seeded(filled_lake):
 
 def test_stream_errors_name_the_material(filled_lake):
     url, options, ids = filled_lake
-    with pytest.raises(StreamError, match="t-0.*no label 'nope'"):
+    with pytest.raises(StreamError, match="t-0.*no label attribute 'nope'"):
         _ = PatternStream(url, options, ids, _cfg(label="nope")).classes
     with pytest.raises(StreamError, match="variants"):
         _ = PatternStream(url, options, ids, _cfg(variants=("b99",))).classes
@@ -273,7 +273,7 @@ def test_dask_on_ray_scheduler_renders_in_ray_tasks_and_matches_threads(local_ra
 
 
 def test_pattern_grid_writes_a_figure(filled_lake, tmp_path):
-    from train.figures import pattern_grid
+    from train.patterns.figures import pattern_grid
 
     url, options, ids = filled_lake
     out = pattern_grid(
@@ -287,7 +287,7 @@ def test_pattern_grid_writes_a_figure(filled_lake, tmp_path):
 
 # ------------------------------------------------------------------ fast paths vs references
 # Each fast path replaced a straightforward implementation; the reference is kept here (or in
-# train.blur) and the two must agree: exactly where only the memory layout changed, and to
+# train.patterns.blur) and the two must agree: exactly where only the memory layout changed, and to
 # float32 rounding (stated tolerances) where the arithmetic was regrouped.
 
 
@@ -315,8 +315,8 @@ def _reference_geometric(x, cfg, generator):
 
 def _test_patterns(n: int = 6, shape: tuple[int, int] = (48, 48)) -> torch.Tensor:
     """Real projected Ni patterns (positive, banded), as the stream's blur sees them."""
-    from train.orientations import sample_so3
-    from train.projection import Projector
+    from train.patterns.orientations import sample_so3
+    from train.patterns.projection import Projector
 
     master = torch.as_tensor(_ni_planes())[None]
     return Projector(Detector.paper(shape=shape))(master, np.zeros(n, int), sample_so3(n, 4))
@@ -325,7 +325,7 @@ def _test_patterns(n: int = 6, shape: tuple[int, int] = (48, 48)) -> torch.Tenso
 @pytest.mark.parametrize("shape", [(48, 48), (30, 52)])
 @pytest.mark.parametrize("sigma_px", [0.8, 6.0, 40.0])  # 40 px: radius clamped to the side
 def test_matrix_blur_equals_padded_convolution(shape, sigma_px):
-    from train.blur import gaussian_blur, gaussian_blur_reference
+    from train.patterns.blur import gaussian_blur, gaussian_blur_reference
 
     x = _test_patterns(4, shape)
     fast, ref = gaussian_blur(x, sigma_px), gaussian_blur_reference(x, sigma_px)
@@ -337,8 +337,8 @@ def test_matrix_blur_equals_padded_convolution(shape, sigma_px):
 
 
 def test_grouped_augmentations_equal_per_pattern_reference():
-    from train.augment import _bin
-    from train.blur import gaussian_blur_each, gaussian_blur_reference
+    from train.patterns.augment import _bin
+    from train.patterns.blur import gaussian_blur_each, gaussian_blur_reference
 
     x = _test_patterns(5, (40, 40))
     sigmas = torch.tensor([0.5, 1.7, 0.0, 3.2, 1.0])
@@ -348,7 +348,7 @@ def test_grouped_augmentations_equal_per_pattern_reference():
         assert float((each[i] - ref).abs().max()) <= 1e-5 * float(x.abs().max()), s
     # grouped binning == binning one pattern at a time with the same drawn factors
     cfg = AugmentConfig(binning_factors=(1, 2, 4))
-    from train.augment import degrade
+    from train.patterns.augment import degrade
 
     out = degrade(x, cfg, torch.Generator().manual_seed(9))
     pick = torch.randint(3, (5,), generator=torch.Generator().manual_seed(9))
@@ -368,7 +368,7 @@ def test_grouped_augmentations_equal_per_pattern_reference():
     ],
 )
 def test_crop_and_flip_copies_equal_reference(cfg):
-    from train.augment import _windows_cpu, _windows_gather, geometric
+    from train.patterns.augment import _windows_cpu, _windows_gather, geometric
 
     x = torch.randn(16, 36, 36) if cfg.crop_size != 224 else torch.randn(8, 229, 229)
     ref = _reference_geometric(x, cfg, torch.Generator().manual_seed(5))
@@ -386,7 +386,7 @@ def test_crop_and_flip_copies_equal_reference(cfg):
 @pytest.mark.parametrize("operation", ["divide", "subtract"])
 @pytest.mark.parametrize("normalize", ["zscore", "minmax", "none"])
 def test_fused_background_and_normalisation_equal_tensor_ops(operation, normalize):
-    from train.preprocess import preprocess_tensor
+    from train.patterns.preprocess import preprocess_tensor
 
     x = _test_patterns(6, (44, 44))
     cfg = PreprocessConfig(dynamic_operation=operation, normalize=normalize, circular_mask=True)

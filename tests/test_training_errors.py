@@ -15,19 +15,21 @@ import numpy as np
 import pytest
 from cli_checks import one_line_error
 
-from infra.cli import main
+from infra.app.cli import main
+from train.errors import TrainingError
 from train.models import build_classifier
-from train.runs import (
+from train.patterns.errors import PatternError
+from train.runs.run import (
     CLASSES_FILE,
     CONFIG_FILE,
     METRICS_FILE,
     MODEL_FILE,
+    READING_FILE,
+    Run,
     open_lake,
-    put_json,
-    put_model,
 )
-from train.supervised import SupervisedConfig, supervised_run_config
-from train.training_errors import TrainingError
+from train.runs.training import run_config_of
+from train.supervised import SupervisedConfig
 
 pytest_plugins = ("training_fixtures",)  # session fixtures: one tiny lake per run
 
@@ -41,16 +43,26 @@ TINY_FLAGS = [
 ]  # fmt: skip
 
 
-def _stored_run(lake_url, run_id, config=TINY, train_ids=(), test_ids=(), finished=True):
+def _stored_run(
+    lake_url, run_id, config=TINY, train_ids=(), test_ids=(), finished=True, reading=True
+):
     """A run folder as ``train_supervised`` leaves it (finished: with a model.pt)."""
     lake = open_lake(lake_url, {}, mode="a")
+    run = Run(lake, run_id)
     run_config = supervised_run_config(config, lake_url, list(train_ids), None, list(test_ids))
-    put_json(lake, run_id, CONFIG_FILE, run_config)
-    put_json(lake, run_id, CLASSES_FILE, [225, 227, 229])
+    run.put_json(CONFIG_FILE, run_config)
+    run.put_json(CLASSES_FILE, [225, 227, 229])
+    if reading:
+        run.put_json(READING_FILE, config.reading([225, 227, 229]).to_dict())
     if finished:
-        put_json(lake, run_id, METRICS_FILE, {"history": [{"epoch": 0, "loss": 1.0}]})
-        put_model(lake, run_id, {"model": build_classifier(3, config.arch).state_dict()})
+        run.put_json(METRICS_FILE, {"history": [{"epoch": 0, "loss": 1.0}]})
+        run.put_model({"model": build_classifier(3, config.arch).state_dict()})
     return lake
+
+
+def supervised_run_config(config, lake_url, train_ids, val_ids=None, test_ids=None):
+    """``config.json`` of a supervised run, as the training driver writes it."""
+    return run_config_of("supervised", config, lake_url, train_ids, val_ids, test_ids)
 
 
 def _refused(argv, capsys) -> str:
@@ -99,8 +111,7 @@ def test_unfinished_run_with_other_settings_is_refused_naming_them(training_lake
 
 
 def test_unfinished_run_with_the_same_settings_may_resume(training_lake):
-    from train.protocol import plan_protocol
-    from train.runs import check_run_settings
+    from train.runs.kfold import plan_protocol
 
     train_ids = [m for m in sorted(training_lake.material_ids) if m not in training_lake.test_ids]
     lake = _stored_run(
@@ -109,14 +120,15 @@ def test_unfinished_run_with_the_same_settings_may_resume(training_lake):
     plan = plan_protocol(lake, TINY, "err-same", folds=1, test_ids=training_lake.test_ids)
     assert plan.train_ids == train_ids and plan.folds == []
     wanted = supervised_run_config(TINY, training_lake.url, train_ids, None, training_lake.test_ids)
-    assert check_run_settings(lake, "err-same", wanted, [225, 227, 229]) == "unfinished"
+    assert Run(lake, "err-same").check_settings(wanted, [225, 227, 229]) == "unfinished"
     with pytest.raises(TrainingError, match="classes"):
-        check_run_settings(lake, "err-same", wanted, [225, 229])
+        Run(lake, "err-same").check_settings(wanted, [225, 229])
 
 
 def test_finished_mcd_ensemble_is_refused(training_lake, nickel_scan_file):
-    from train.mcd import MCDConfig, check_ensemble, mcd_run_config
+    from train.mcd import MCDConfig
     from train.models import build_mcd_networks
+    from train.runs.mcd_ensemble import check_ensemble, mcd_run_config
 
     config = MCDConfig(arch="resnet10", image_size=32, detector_shape=(32, 32), top_n=3)
     lake = open_lake(training_lake.url, {}, mode="a")
@@ -124,11 +136,11 @@ def test_finished_mcd_ensemble_is_refused(training_lake, nickel_scan_file):
     for k in range(2):
         run_id = f"err-mcd-r{k:02d}"
         member = config.refine(seed=config.seed + k)
-        put_json(lake, run_id, CONFIG_FILE,
-                 mcd_run_config(member, lake.url, sources, [nickel_scan_file]))  # fmt: skip
-        put_json(lake, run_id, CLASSES_FILE, [225, 227, 229])
+        run = Run(lake, run_id)
+        run.put_json(CONFIG_FILE, mcd_run_config(member, lake.url, sources, [nickel_scan_file]))
+        run.put_json(CLASSES_FILE, [225, 227, 229])
         nets = build_mcd_networks(3, "resnet10")
-        put_model(lake, run_id, {k: m.state_dict() for k, m in nets.modules().items()})
+        run.put_model({k: m.state_dict() for k, m in nets.modules().items()})
     with pytest.raises(TrainingError, match="run 'err-mcd' already exists"):
         check_ensemble(lake, "err-mcd", 2, config, sources, [nickel_scan_file])
     with pytest.raises(TrainingError, match=r"config.lr 0.0002 -> 0.001"):
@@ -139,8 +151,8 @@ def test_finished_mcd_ensemble_is_refused(training_lake, nickel_scan_file):
 def test_interrupted_run_resumes_with_the_same_settings(training_lake, ray_two_cpus, tmp_path):
     """A run whose worker died (no retries) is trained again with the same settings: it goes
     on from its last checkpoint instead of starting over."""
-    from train.supervised import train_supervised
-    from train.training_errors import TrainingRunError
+    from train.errors import TrainingRunError
+    from train.runs.training import train_supervised
 
     marker = tmp_path / "killed.txt"
     config = TINY.refine(
@@ -289,10 +301,10 @@ def test_predict_refuses_an_out_path_that_is_a_file(training_lake, tmp_path, cap
 
 
 def test_predict_refuses_tiny_patterns(tmp_path):
-    from train.experimental import read_patterns
+    from train.patterns.experimental import read_patterns
 
     folder = _image_folder(tmp_path / "images", sizes=[(1, 1)])
-    with pytest.raises(TrainingError, match=r"p0.png: 1x1 px patterns are too small"):
+    with pytest.raises(PatternError, match=r"p0.png: 1x1 px patterns are too small"):
         read_patterns(folder)
 
 
@@ -335,7 +347,7 @@ def test_evaluate_checks_patterns_per_material_and_ensemble_runs(training_lake, 
 
 def test_lake_show_patterns_must_be_positive(training_lake, capsys):
     """Refused by the parser, before the material table prints; the library call refuses too."""
-    from train.figures import pattern_grid
+    from train.patterns.figures import pattern_grid
 
     with pytest.raises(SystemExit) as exited:
         main(["--lake", training_lake.url, "lake", "show", "t-cu", "--patterns", "-2"])
@@ -344,7 +356,7 @@ def test_lake_show_patterns_must_be_positive(training_lake, capsys):
     assert (
         captured.err.strip().splitlines()[-1].endswith("--patterns: -2 patterns: must be 0 or more")
     )
-    with pytest.raises(TrainingError, match=r"--patterns -2: must be >= 1"):
+    with pytest.raises(PatternError, match=r"--patterns -2: must be >= 1"):
         pattern_grid(training_lake.url, {}, ["t-cu"], -2, Path("unused.png"))
 
 
@@ -379,7 +391,7 @@ def test_a_mistyped_lake_is_not_created(tmp_path, capsys):
 
 
 def _train_args(tmp_path, toml: str, *flags: str):
-    from infra.cli import build_parser
+    from infra.app.cli import build_parser
     from infra.config import load_config
 
     path = tmp_path / "ebsdlake.toml"
@@ -390,7 +402,7 @@ def _train_args(tmp_path, toml: str, *flags: str):
 
 
 def test_train_takes_every_train_key_of_the_config(tmp_path):
-    from train.cli import _run_settings
+    from infra.app.train_cli import _run_settings
 
     toml = (
         '[train]\nlabel = "spacegroup"\nmodel = "resnet34"\nepochs = 3\nbatch_size = 16\n'
@@ -425,3 +437,20 @@ def test_train_key_of_the_config_file_is_in_force(training_lake, tmp_path, capsy
     path.write_text("[train]\nfolds = 0\n")
     line = _refused(["--config", str(path), "--lake", training_lake.url, "train"], capsys)
     assert "--folds 0: must be >= 1" in line
+
+
+def test_a_run_from_before_reading_json_reads_patterns_as_it_was_trained(training_lake):
+    """Runs stored before ``reading.json`` existed trained with the default pre-processing and
+    the paper's detector at their ``detector_shape``: that is how they are read back."""
+    from train.patterns.preprocess import PreprocessConfig
+    from train.runs.inference import load_run
+
+    lake = _stored_run(training_lake.url, "err-old", reading=False)
+    settings = json.loads(lake.get_run_file("err-old", CONFIG_FILE))
+    del settings["config"]["preprocess"]  # as runs of that time stored it
+    Run(lake, "err-old").put_json(CONFIG_FILE, settings)
+    reading = load_run(lake, "err-old").reading
+    assert reading.preprocess == PreprocessConfig()
+    assert reading.image_size == TINY.image_size
+    assert reading.detector == TINY.detector()
+    assert reading.classes == (225, 227, 229)

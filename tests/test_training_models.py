@@ -6,9 +6,9 @@ import pytest
 import torch
 from torchvision.models import resnet18
 
+from train.errors import TrainingError
 from train.models import build_backbone, build_classifier, build_mcd_networks
 from train.targets import label_attribute
-from train.training_errors import TrainingError
 
 
 def test_classifier_takes_one_channel_and_gives_one_logit_per_class():

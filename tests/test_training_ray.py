@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from train.cli import evaluate_handler, predict_handler
-from train.evaluate import evaluate_run, training_curve_png
-from train.runs import open_lake
-from train.supervised import SupervisedConfig, train_supervised
-from train.training_errors import TrainingError
+from infra.app.train_cli import evaluate_handler, predict_handler
+from train.errors import TrainingError
+from train.runs.evaluate import evaluate_run, training_curve_png
+from train.runs.run import open_lake
+from train.runs.training import train_supervised
+from train.supervised import SupervisedConfig
 
 EASY_TASK = SupervisedConfig(
     arch="resnet10",
@@ -61,7 +62,9 @@ def test_run_folder_holds_checkpoints_metrics_and_model(training_lake, trained_r
     assert len(metrics["history"]) == 5
     assert all(0 <= h["val_accuracy"] <= 1 for h in metrics["history"])
     run_folder = Path(lake.run_location("easy")[0])
-    assert list(run_folder.glob("checkpoint_*")), "Ray Train wrote no checkpoint in the run"
+    checkpoints = [p for p in run_folder.rglob("checkpoint_*") if p.is_dir()]
+    assert checkpoints, "Ray Train wrote no checkpoint in the run"
+    assert len(checkpoints) <= 2, f"5 epochs must keep only the last two checkpoints: {checkpoints}"
     png = training_curve_png(training_lake.url, {}, "easy")
     assert png.startswith(b"\x89PNG")
 
@@ -106,7 +109,7 @@ def test_predict_reads_an_image_folder(training_lake, trained_run, tmp_path):
     import kikuchipy as kp
     from PIL import Image
 
-    from train.predict import predict_files
+    from train.runs.predict import predict_files
 
     folder = tmp_path / "images"
     folder.mkdir()
@@ -115,6 +118,30 @@ def test_predict_reads_an_image_folder(training_lake, trained_run, tmp_path):
     (prediction,) = predict_files(training_lake.url, {}, "easy", [str(folder)])
     assert prediction.probabilities.shape == (4, 3)
     assert not prediction.is_map
+
+
+def test_predict_reads_patterns_with_the_runs_own_preprocessing(training_lake, nickel_scan_file):
+    """A run trained with non-default pre-processing stores it (reading.json), and predict
+    prepares experimental patterns with it, not with the defaults."""
+    import numpy as np
+
+    from train.patterns.experimental import prepare_patterns, read_patterns
+    from train.patterns.preprocess import PreprocessConfig
+    from train.runs.inference import load_run
+    from train.runs.predict import predict_files
+
+    preprocess = PreprocessConfig(dynamic_background_sigma=None, normalize="minmax")
+    config = EASY_TASK.refine(epochs=1, steps_per_epoch=2, num_workers=1, preprocess=preprocess)
+    train_supervised(training_lake.url, {}, training_lake.train_ids, config, "minmax")
+    loaded = load_run(open_lake(training_lake.url), "minmax")
+    assert loaded.reading.preprocess == preprocess
+    assert loaded.reading.image_size == 48 and loaded.reading.detector.shape == (48, 48)
+    (prediction,) = predict_files(training_lake.url, {}, "minmax", [nickel_scan_file])
+    raw = read_patterns(nickel_scan_file).patterns
+    expected = loaded.probabilities(prepare_patterns(raw, preprocess, 48)).numpy()
+    default = loaded.probabilities(prepare_patterns(raw, PreprocessConfig(), 48)).numpy()
+    np.testing.assert_allclose(prediction.probabilities, expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(prediction.probabilities, default, atol=1e-4)
 
 
 def test_evaluating_a_missing_run_is_a_one_line_error(training_lake):

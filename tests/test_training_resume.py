@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from train.runs import open_lake
-from train.supervised import SupervisedConfig, train_supervised
+from train.runs.run import open_lake
+from train.runs.training import train_supervised
+from train.supervised import SupervisedConfig
 
 pytest_plugins = ("training_fixtures",)  # session fixtures: one tiny lake per run
 

@@ -6,9 +6,8 @@ import csv
 
 import pytest
 
-from infra.cli import main
-from train.protocol import PROTOCOL_FILE
-from train.runs import get_json, open_lake
+from infra.app.cli import main
+from train.runs.run import PROTOCOL_FILE, Run, open_lake
 
 pytest_plugins = ("training_fixtures",)
 
@@ -28,7 +27,7 @@ def test_bench_science_compares_labels_on_the_same_held_out_materials(
     assert "| spacegroup |" in printed and "| bravais_lattice |" in printed
 
     lake = open_lake(training_lake.url)
-    summaries = [get_json(lake, f"sci-{label}", PROTOCOL_FILE)
+    summaries = [Run(lake, f"sci-{label}").get_json(PROTOCOL_FILE)
                  for label in ("spacegroup", "bravais_lattice")]  # fmt: skip
     held = [sorted(s["test_ids"]) for s in summaries]
     assert held[0] == held[1] and held[0], "every label must be tested on the same materials"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.cli import main
+from infra.app.cli import main
 from lake import Lake, LakeReadOnlyError
 from simulate.validation import emsoft_ni_master_file
 

@@ -2,8 +2,8 @@
 
 One function serves supervised training and MCD: it builds a ``TorchTrainer`` (DDP over
 ``num_workers`` workers, GPUs when ``use_gpu``), points ``RunConfig`` at ``runs/<run_id>`` of
-the lake's storage, and lets ``FailureConfig(max_failures)`` restart a failed worker group from
-the last reported checkpoint.
+the lake's storage, keeps the last :data:`CHECKPOINTS_KEPT` checkpoints, and lets
+``FailureConfig(max_failures)`` restart a failed worker group from the last reported checkpoint.
 """
 
 from __future__ import annotations
@@ -11,14 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from train.runs import ray_storage
-from train.training_errors import TrainingError, TrainingRunError, one_line
+from train.errors import TrainingError, TrainingRunError, one_line
+
+CHECKPOINTS_KEPT = 2
+"""Checkpoints a run keeps (Ray Train deletes older ones): the last, and one before it in case
+the last is being written when a worker dies."""
 
 
 def run_on_ray_train(
     worker_fn: Callable[[dict[str, Any]], None],
     loop_config: dict[str, Any],
-    lake,
+    storage: tuple[str, Any, str],
     run_id: str,
     num_workers: int = 1,
     use_gpu: bool = False,
@@ -33,10 +36,11 @@ def run_on_ray_train(
         The per-worker training loop; it reports metrics and checkpoints with ``ray.train``.
     loop_config
         Picklable arguments for ``worker_fn`` (configs, the stream, material ids).
-    lake
-        An open ``lake.Lake``; its ``run_location(run_id)`` is where Ray writes checkpoints.
+    storage
+        ``(storage_path, storage_filesystem, name)``: where Ray writes checkpoints
+        (``lake.Lake.run_storage(run_id)``, the run's folder).
     run_id
-        Run name; the Ray experiment name and the folder under ``runs/``.
+        Run name, for messages.
     num_workers, use_gpu
         ``ScalingConfig``: data-parallel workers, one GPU each when ``use_gpu``.
     max_failures
@@ -49,13 +53,13 @@ def run_on_ray_train(
     ray.train.Result
         With ``.checkpoint`` (last reported) and ``.metrics`` (rank 0's last report).
     """
-    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     from infra.ray_runtime import ensure_ray
 
     ensure_ray(ray_address)
-    storage_path, storage_filesystem, name = ray_storage(lake, run_id)
+    storage_path, storage_filesystem, name = storage
     trainer = TorchTrainer(
         worker_fn,
         train_loop_config=loop_config,
@@ -65,6 +69,7 @@ def run_on_ray_train(
             storage_path=storage_path,
             storage_filesystem=storage_filesystem,
             failure_config=FailureConfig(max_failures=max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT),
         ),
     )
     try:

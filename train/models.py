@@ -16,7 +16,7 @@ from torch import nn
 from torchvision.models import resnet
 from torchvision.models.resnet import BasicBlock, ResNet
 
-from train.training_errors import TrainingError
+from train.errors import TrainingError
 
 ARCHITECTURES = ("resnet10", "resnet18", "resnet34", "resnet50")
 

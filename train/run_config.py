@@ -5,13 +5,24 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
+from train.errors import TrainingError
+from train.patterns.preprocess import PreprocessConfig
 from train.targets import DEFAULT_TARGET, label_attribute
-from train.training_errors import TrainingError
+
+if TYPE_CHECKING:
+    from train.patterns.reading import PatternReading
+    from train.patterns.stream import StreamConfig
 
 MIN_IMAGE_SIZE = 16
 """Smallest network input and detector side in pixels (ResNets halve the input five times)."""
+
+PAPER_RESIZE, PAPER_CROP = 229, 224
+"""The paper resized patterns to 229 px and cropped 224 px at random while training."""
+
+EVALUATION_SEED_OFFSET = 1_000_003
+"""Added to a run's seed for its evaluation stream, so test orientations differ from training's."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,9 @@ class StreamedRunConfig:
         Seed of the model initialisation and the stream.
     stream_device
         Where the stream projects patterns ("cpu", or "cuda" to project on the worker's GPU).
+    preprocess
+        Background correction and normalisation of every pattern (stored with the run, and
+        applied by evaluation and prediction).
     fault
         Testing hook: ``{"rank", "epoch", "step", "marker"}`` kills that worker once.
     """
@@ -75,11 +89,60 @@ class StreamedRunConfig:
     max_failures: int = 2
     seed: int = 0
     stream_device: str = "cpu"
+    preprocess: PreprocessConfig = PreprocessConfig()
     fault: dict[str, Any] | None = field(default=None, compare=False)
 
     def refine(self, **changes: Any) -> Self:
         """Return a copy with ``changes`` applied."""
         return dataclasses.replace(self, **changes)
+
+    def detector(self):
+        """The training detector: the paper's geometry with ``detector_shape`` pixels."""
+        from train.patterns.detector import Detector
+
+        return Detector.paper(shape=tuple(self.detector_shape))
+
+    def stream_config(self, training: bool) -> StreamConfig:
+        """The run's ``StreamConfig`` (augmented for training, plain for evaluation).
+
+        Both deliver ``image_size`` pixels: training renders at ``image_size * 229/224`` and
+        crops ``image_size`` at random with random flips (the paper: resize 229, crop 224);
+        evaluation renders ``image_size`` directly, as prediction resizes experiments.
+        """
+        from train.patterns.augment import AugmentConfig
+        from train.patterns.stream import StreamConfig
+
+        augment = None
+        render_size = self.image_size
+        if training and self.augment:
+            render_size = round(self.image_size * PAPER_RESIZE / PAPER_CROP)
+            augment = AugmentConfig(crop_size=self.image_size, flip_ud=True, flip_lr=True)
+        return StreamConfig(
+            label=label_attribute(self.label),
+            detector=self.detector(),
+            image_size=render_size,
+            batch_size=self.batch_size,
+            energy=self.energy,
+            variants=tuple(self.variants),
+            seed=self.seed if training else self.seed + EVALUATION_SEED_OFFSET,
+            balance=training,
+            preprocess=self.preprocess,
+            augment=augment,
+            device=self.stream_device,
+        )
+
+    def reading(self, classes: list) -> PatternReading:
+        """How this run reads a pattern (stored as the run's ``reading.json``)."""
+        from train.patterns.reading import PatternReading
+
+        return PatternReading(
+            label=label_attribute(self.label),
+            classes=tuple(classes),
+            image_size=self.image_size,
+            detector=self.detector(),
+            preprocess=self.preprocess,
+            augment=self.stream_config(True).augment,
+        )
 
     def check_positive(self, names: tuple[str, ...], what: str) -> None:
         """Raise :class:`TrainingError` naming the first bad setting; ``what`` names the config.

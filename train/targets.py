@@ -8,7 +8,7 @@ the other targets. Each target name maps to one flat structure attribute of the 
 
 from __future__ import annotations
 
-from train.training_errors import TrainingError
+from train.errors import TrainingError
 
 #: Target name (CLI ``--label``) -> flat structure attribute key in the lake.
 LABEL_TARGETS: dict[str, str] = {

@@ -1,8 +1,10 @@
-"""Helpers used inside a Ray Train worker: device, precision, checkpoints, metric reduction.
+"""What every Ray Train worker does, whatever it trains: device, precision, the epoch loop with
+resume and checkpoints, metric reduction.
 
-Everything here runs in the worker process, so it imports no lake code and holds no state
-between calls. On GPU the forward pass runs under bf16 autocast with channels-last tensors; on
-CPU in float32.
+Supervised training and MCD each give :func:`run_epochs` their modules, optimisers and one
+epoch's loop; resuming from the last checkpoint, reporting and checkpointing are written once
+here. Everything runs in the worker process, so it imports no lake code. On GPU the forward pass
+runs under bf16 autocast with channels-last tensors; on CPU in float32.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,13 +89,87 @@ def maybe_fail(fault: dict[str, Any] | None, rank: int, epoch: int, step: int) -
     os._exit(1)
 
 
+@dataclass
+class Trainable:
+    """What one worker trains and checkpoints.
+
+    Attributes
+    ----------
+    modules
+        Networks by name (as prepared, possibly DDP-wrapped); their state dicts form the model.
+    optimizers
+        Optimisers and schedulers by name (anything with ``state_dict``/``load_state_dict``).
+    """
+
+    modules: dict[str, torch.nn.Module]
+    optimizers: dict[str, Any]
+
+    def state(self, epoch: int, history: list[dict[str, float]]) -> dict[str, Any]:
+        """The checkpoint of this epoch: module and optimiser states, epoch and history."""
+        return {
+            "modules": {name: unwrap(m).state_dict() for name, m in self.modules.items()},
+            "optimizers": {name: o.state_dict() for name, o in self.optimizers.items()},
+            "epoch": epoch,
+            "history": history,
+        }
+
+    def restore(self, state: dict[str, Any]) -> tuple[int, list[dict[str, float]]]:
+        """Load a checkpoint; return the epoch to start at and the history so far."""
+        for name, module in self.modules.items():
+            unwrap(module).load_state_dict(state["modules"][name])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        return int(state["epoch"]) + 1, list(state["history"])
+
+
+def context(seed: int) -> tuple[int, int, torch.device]:
+    """``(rank, world_size, device)`` of this worker, with torch seeded by ``seed``."""
+    train_context = ray.train.get_context()
+    torch.manual_seed(seed)
+    return train_context.get_world_rank(), train_context.get_world_size(), worker_device()
+
+
+def run_epochs(
+    trainable: Trainable,
+    epochs: int,
+    rank: int,
+    one_epoch: Callable[[int], dict[str, float]],
+) -> None:
+    """Train epochs ``start..epochs-1``, resuming after the last checkpoint if there is one.
+
+    ``one_epoch(epoch)`` trains one epoch and returns its metrics (summed over workers); each
+    epoch is reported with ``epoch`` and ``resumed_from_epoch`` added, and rank 0 saves the
+    checkpoint, so a restarted worker group goes on at the next epoch.
+    """
+    start, history = 0, []
+    state = load_checkpoint_state()
+    if state is not None:
+        start, history = trainable.restore(state)
+    for epoch in range(start, epochs):
+        metrics = one_epoch(epoch)
+        metrics["epoch"] = epoch
+        metrics["resumed_from_epoch"] = start
+        history.append(metrics)
+        report(dict(metrics), trainable.state(epoch, history), rank)
+
+
+def model_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The networks' state dicts of a checkpoint (what a run's ``model.pt`` holds)."""
+    return dict(state["modules"])
+
+
+def read_checkpoint(checkpoint: ray.train.Checkpoint) -> dict[str, Any]:
+    """The state saved in a reported checkpoint (on the driver, after training)."""
+    with checkpoint.as_directory() as folder:
+        return torch.load(Path(folder) / CHECKPOINT_STATE, map_location="cpu", weights_only=False)
+
+
 def load_checkpoint_state() -> dict[str, Any] | None:
     """Return the state dict of the latest reported checkpoint (after a restart), else None."""
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is None:
         return None
-    with checkpoint.as_directory() as folder:
-        return torch.load(Path(folder) / CHECKPOINT_STATE, map_location="cpu", weights_only=False)
+    return read_checkpoint(checkpoint)
 
 
 def report(metrics: dict[str, Any], state: dict[str, Any] | None, rank: int) -> None:

@@ -19,9 +19,9 @@ import pytest
 import torch
 from timing import best_interleaved_seconds
 
-from train.detector import Detector
-from train.orientations import sample_so3
-from train.projection import Projector
+from train.patterns.detector import Detector
+from train.patterns.orientations import sample_so3
+from train.patterns.projection import Projector
 
 NI = Path(kp.__file__).parent / "data/emsoft_ebsd_master_pattern/ni_mc_mp_20kv_uint8_gzip_opts9.h5"
 THREADS = 2
@@ -64,8 +64,8 @@ def bench_lake(tmp_path_factory) -> tuple[str, list[str]]:
 
 
 def _paper_stream_config(**changes):
-    from train.augment import AugmentConfig
-    from train.stream import StreamConfig
+    from train.patterns.augment import AugmentConfig
+    from train.patterns.stream import StreamConfig
 
     cfg = StreamConfig(
         detector=Detector.paper(shape=(SIZE, SIZE)),
@@ -126,9 +126,9 @@ def test_projection_vs_kikuchipy_229(ni_signal):
 
 def test_stream_stages_fast_vs_reference(ni_signal):
     """Each render step of a 32 x 229^2 batch: the fast path against the code it replaced."""
-    from train.augment import AugmentConfig, geometric
-    from train.blur import gaussian_blur, gaussian_blur_reference
-    from train.preprocess import PreprocessConfig, preprocess_tensor
+    from train.patterns.augment import AugmentConfig, geometric
+    from train.patterns.blur import gaussian_blur, gaussian_blur_reference
+    from train.patterns.preprocess import PreprocessConfig, preprocess_tensor
 
     torch.set_num_threads(THREADS)
     master = torch.as_tensor(np.asarray(ni_signal.data))[None]
@@ -178,7 +178,7 @@ def test_stream_schedulers_sync_threads_ray(bench_lake, ni_signal):
     """The same batches through Dask's sync and threaded schedulers and Dask-on-Ray."""
     import ray
 
-    from train.stream import PatternStream
+    from train.patterns.stream import PatternStream
 
     url, ids = bench_lake
     torch.set_num_threads(THREADS)
@@ -210,7 +210,7 @@ def test_stream_schedulers_sync_threads_ray(bench_lake, ni_signal):
 def test_stream_vs_resnet18_consumer(bench_lake, ni_signal):
     import torchvision
 
-    from train.stream import PatternStream
+    from train.patterns.stream import PatternStream
 
     url, ids = bench_lake
     torch.set_num_threads(THREADS)

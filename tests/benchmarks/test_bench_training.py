@@ -7,12 +7,20 @@ time, only that both measurements happened and are positive.
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from pathlib import Path
 
 import torch
-from gpu_training_bench import bare_loop_images_per_s
 
-from train.supervised import SupervisedConfig, train_supervised
+from train.runs.training import train_supervised
+from train.supervised import SupervisedConfig
+
+_KIT_BENCH = Path(__file__).resolve().parents[2] / "devtools" / "gpu_kit" / "bench_training.py"
+_spec = importlib.util.spec_from_file_location("gpu_kit_bench_training", _KIT_BENCH)
+_bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_bench)
+bare_loop_images_per_s = _bench.bare_loop_images_per_s  # the GPU kit's bare loop, on CPU here
 
 ARCH, SIZE, BATCH, STEPS = "resnet18", 64, 32, 12
 

@@ -1,0 +1,1 @@
+"""Masters -> pattern batches, and experimental patterns -> network input (imports `lake` only)."""

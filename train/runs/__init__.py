@@ -1,0 +1,1 @@
+"""A stored training run (`Run`) and everything that reads one back: inference, evaluation, prediction, protocols."""
