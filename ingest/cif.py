@@ -108,6 +108,27 @@ def _declared_space_group(block) -> tuple[str, str] | None:
     return None
 
 
+def declared_space_group(block) -> tuple[str, int] | None:
+    """``(text, number)`` of the space group the file declares (the first tag that parses),
+    unless it declares P1 (a file listing every atom) or nothing usable."""
+    from pymatgen.symmetry.groups import SpaceGroup
+
+    for tag in SPACE_GROUP_TAGS:
+        value = str(block.data.get(tag, "")).strip().strip("'\"")
+        if not value or value in ("?", ".") or "Hall" in tag:
+            continue
+        if value.replace(" ", "") in ("P1", "1"):
+            return None
+        try:
+            number = (
+                int(value) if value.isdigit() else SpaceGroup(value.replace(" ", "")).int_number
+            )
+        except (ValueError, KeyError):
+            continue
+        return value, number
+    return None
+
+
 def _check_symmetry_read(path: Path, block, messages: list[str]) -> None:
     """Raise :class:`CifError` when pymatgen fell back to P1 although the file declares
     another space group (a symbol it does not know, and no symmetry operations)."""
@@ -134,6 +155,16 @@ def _describe_disorder(path: Path, structure: Structure) -> str:
 
 def parse_cif(path: str | Path, order_disordered: bool = False) -> Structure:
     """The structure of a CIF file (first data block), B per site in ``B_nm2``.
+
+    See :func:`parse_cif_declared` for the errors.
+    """
+    return parse_cif_declared(path, order_disordered)[0]
+
+
+def parse_cif_declared(
+    path: str | Path, order_disordered: bool = False
+) -> tuple[Structure, tuple[str, int] | None]:
+    """The structure of a CIF file and the space group it declares (:func:`declared_space_group`).
 
     Raises
     ------
@@ -180,17 +211,23 @@ def parse_cif(path: str | Path, order_disordered: bool = False) -> Structure:
         if not order_disordered:
             raise DisorderedStructureError(_describe_disorder(path, structure))
         structure = order_majority(structure)
-    return structure
+    return structure, declared_space_group(block)
 
 
 def read_cif(
     path: str | Path,
     order_disordered: bool = False,
     symprec: float = DEFAULT_SYMPREC,
+    on_warning: Callable[[str], None] | None = None,
 ) -> StructureRecord:
-    """One record from a CIF file (see :func:`parse_cif` for the errors)."""
+    """One record from a CIF file (see :func:`parse_cif` for the errors).
+
+    A file whose declared space group differs from the one its atoms and symmetry operators
+    give is read as the operators say, and ``on_warning(line)`` (default: ``warnings.warn``)
+    gets one line naming both.
+    """
     path = Path(path)
-    structure = parse_cif(path, order_disordered)
+    structure, declared = parse_cif_declared(path, order_disordered)
     text = path.read_text(encoding="utf-8", errors="replace")
     provenance = {
         "file": str(path.resolve()),
@@ -198,9 +235,21 @@ def read_cif(
         "ordered_by_majority": bool(order_disordered),
     }
     try:
-        return build_record(cif_material_id(path, text), structure, "cif", provenance, symprec)
+        record = build_record(cif_material_id(path, text), structure, "cif", provenance, symprec)
     except IngestError as exc:
         raise type(exc)(f"{path}: {exc}") from None
+    found = record.labels
+    if declared is not None and declared[1] != found.spacegroup_number:
+        line = (
+            f"{path}: declares space group {declared[0]} ({declared[1]}) but its atoms and "
+            f"symmetry operators give {found.spacegroup_symbol} ({found.spacegroup_number}); "
+            f"stored as {found.spacegroup_symbol} (check _symmetry_equiv_pos_as_xyz)"
+        )
+        if on_warning is None:
+            warnings.warn(line, stacklevel=2)
+        else:
+            on_warning(line)
+    return record
 
 
 def read_cifs(
@@ -208,11 +257,13 @@ def read_cifs(
     order_disordered: bool = False,
     symprec: float = DEFAULT_SYMPREC,
     on_reject: Callable[[str, str], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Iterator[StructureRecord]:
-    """Records from several files; a bad file goes to ``on_reject(path, reason)`` (or raises)."""
+    """Records from several files; a bad file goes to ``on_reject(path, reason)`` (or raises),
+    a declared space group its operators contradict to ``on_warning(line)``."""
     for path in paths:
         try:
-            yield read_cif(path, order_disordered, symprec)
+            yield read_cif(path, order_disordered, symprec, on_warning)
         except IngestError as exc:
             if on_reject is None:
                 raise

@@ -17,7 +17,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     sources = parser.add_subparsers(dest="source", metavar="SOURCE", required=True)
 
     proto = sources.add_parser("prototypes", help="the paper's experimental phases (bundled)")
-    proto.add_argument("--only", nargs="+", metavar="NAME", help="phase names, e.g. Ni3Al Si")
+    proto.add_argument(
+        "--only", nargs="+", metavar="NAME",
+        help="phase names or ids, e.g. Ni3Al Si proto-Fe (default: all)",
+    )  # fmt: skip
     proto.set_defaults(func=_prototypes)
 
     syn = sources.add_parser("synthetic", help="random crystals for any of the 230 groups")
@@ -52,12 +55,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     mp.add_argument("--crystal-system", help="e.g. cubic")
     mp.add_argument("--elements", nargs="+", help="materials must contain all of these")
-    mp.add_argument("--num-sites", nargs=2, type=int, metavar=("MIN", "MAX"))
+    mp.add_argument(
+        "--num-sites", nargs=2, type=int, metavar=("MIN", "MAX"), help="sites per cell, inclusive"
+    )
     mp.add_argument("--endpoint", help="API base URL (default: the public API)")
     mp.set_defaults(func=_materials_project)
 
     cif = sources.add_parser("cif", help="local CIF files")
-    cif.add_argument("paths", nargs="+", metavar="PATH")
+    cif.add_argument("paths", nargs="+", metavar="PATH", help="CIF files (first data block)")
     cif.add_argument(
         "--order-disordered",
         action="store_true",
@@ -103,9 +108,15 @@ def _symprec(args) -> float:
 
 
 def _open_lake(args):
+    """The lake to ingest into; ingest is the first command a user runs, so it creates the
+    lake when there is none and says so on stderr (a mistyped URL is visible at once)."""
     from lake import Lake
 
-    return Lake.open(args.lake, storage_options=getattr(args, "storage_options", None) or {})
+    options = getattr(args, "storage_options", None) or {}
+    lake = Lake.open(args.lake, storage_options=options, create=True)
+    if lake.created:
+        print(f"ingest: created a new lake at {lake.url}", file=sys.stderr)
+    return lake
 
 
 def _finish(report: IngestReport) -> int:
@@ -120,10 +131,27 @@ def _prototypes(args) -> int:
     from ingest.prototypes import load_prototypes, prototype_names
 
     report = IngestReport()
-    names = args.only or prototype_names()
+    names = _prototype_names(args.only) if args.only else prototype_names()
     records = load_prototypes(names, _symprec(args), on_reject=report.reject)
     ingest(_open_lake(args), records, report, total=len(names), description="prototypes")
     return _finish(report)
+
+
+def _prototype_names(wanted: list[str]) -> list[str]:
+    """``--only`` names resolved to phase names: a name, its lake id (``proto-Ni``) or its
+    formula in any order (``AlNi3``); an excluded phase is left to the loader, which says why."""
+    from ingest.prototypes import prototype_id, prototype_names, prototype_table
+    from lake.material_ids import resolve_name
+
+    excluded = prototype_table().get("excluded", {})
+    aliases = {name: [prototype_id(name)] for name in prototype_names()}
+    resolved = [
+        name if name in excluded
+        else resolve_name(name, aliases, "--only", what="prototype",
+                          hint=f"valid: {', '.join(aliases)}")
+        for name in wanted
+    ]  # fmt: skip
+    return list(dict.fromkeys(resolved))
 
 
 def _synthetic(args) -> int:
@@ -216,6 +244,11 @@ def _cif(args) -> int:
     from ingest.cif import read_cifs
 
     report = IngestReport()
-    records = read_cifs(args.paths, args.order_disordered, _symprec(args), report.reject)
+    notes: list[str] = []  # printed after the progress bar, one line each
+    records = read_cifs(
+        args.paths, args.order_disordered, _symprec(args), report.reject, notes.append
+    )
     ingest(_open_lake(args), records, report, total=len(args.paths), description="cif")
+    for line in notes:
+        print(f"warning: {line}", file=sys.stderr)
     return _finish(report)

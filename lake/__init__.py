@@ -5,6 +5,7 @@ A Zarr v3 hierarchy at any fsspec URL (local path, ``s3://``, ``memory://``); se
 """
 
 from lake.errors import (
+    ChecksumError,
     LakeAccessError,
     LakeError,
     LakeFormatError,
@@ -22,6 +23,7 @@ from lake.verify import VerifyReport
 
 __all__ = [
     "FORMAT_VERSION",
+    "ChecksumError",
     "Lake",
     "LakeAccessError",
     "LakeError",

@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from lake.layout import COMPLETE, FAILED, STATUS_KEY, master_path, structure_path
+from lake.layout import COMPLETE, DAMAGED, FAILED, STATUS_KEY, master_path, structure_path
 from lake.masters import mean_bfactor_nm2, status_from_metadata
 from lake.scan import LakeScan
 
@@ -60,7 +60,7 @@ def _master_fields(variant: str, attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_catalog(found: LakeScan) -> pd.DataFrame:
-    """Table of complete structures and their complete or failed masters.
+    """Table of complete structures and their complete, failed or damaged masters.
 
     Incomplete master groups (no completion marker) are omitted: they are invisible to readers.
     A structure without a visible master gets one row with ``variant`` and ``status`` NaN. A
@@ -70,7 +70,7 @@ def build_catalog(found: LakeScan) -> pd.DataFrame:
     """
     visible: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for (mid, variant), metadata in sorted(found.masters.items()):
-        if status_from_metadata(metadata) in (COMPLETE, FAILED):
+        if status_from_metadata(metadata) in (COMPLETE, FAILED, DAMAGED):
             visible.setdefault(mid, []).append((variant, _attributes(metadata)))
     structures = {
         mid: _attributes(meta)

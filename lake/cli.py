@@ -17,6 +17,7 @@ from rich.table import Table
 
 from lake.errors import LakeInputError
 from lake.lake import Lake
+from lake.material_ids import resolve_material_ids
 
 _LS_COLUMNS = (
     ("material_id", "material"),
@@ -29,21 +30,35 @@ _LS_COLUMNS = (
     ("variant", "variant"),
     ("status", "status"),
     ("npx", "npx"),
-    ("n_energies", "energies"),
+    ("n_energies", "n_energies"),
 )
+LS_FORMATS = ("table", "csv", "json")
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
     """Add the ``lake`` command group; return its sub-parsers for further commands."""
     lake_parser = subparsers.add_parser("lake", help="inspect and maintain the lake")
     commands = lake_parser.add_subparsers(dest="lake_command", metavar="COMMAND", required=True)
-    add_lake_command(commands, "ls", "list structures and their masters with status", _ls)
+    ls = add_lake_command(commands, "ls", "list structures and their masters with status", _ls)
+    ls.add_argument(
+        "--format",
+        choices=LS_FORMATS,
+        default="table",
+        help="table (whole ids, never cut, when piped), or csv / json with every catalog column",
+    )
     show = add_lake_command(commands, "show", "show one material's labels and masters", _show)
-    show.add_argument("material", help="material id, e.g. mp-149")
+    show.add_argument(
+        "material", help="material id (e.g. mp-149), or a formula that names one material"
+    )
     verify = add_lake_command(
         commands, "verify", "re-read every chunk against its checksum", _verify
     )
     verify.add_argument("--quiet", action="store_true", help="print only problems")
+    verify.add_argument(
+        "--repair",
+        action="store_true",
+        help="mark corrupt masters damaged (shown by `lake ls`); `simulate` then redoes them",
+    )
     remove = add_lake_command(commands, "rm", "remove a material or one of its variants", _rm)
     remove.add_argument("material", help="material id")
     remove.add_argument("--variant", default=None, help="remove only this variant")
@@ -77,23 +92,52 @@ def _text(value: Any) -> str:
 
 
 def _status_style(status: str) -> str:
-    return {"complete": "green", "failed": "red"}.get(status, "dim")
+    return {"complete": "green", "failed": "red", "damaged": "bold red"}.get(status, "dim")
 
 
 def _ls(args: argparse.Namespace) -> int:
     lake = open_lake(args)
     table = lake.catalog()
+    fmt = getattr(args, "format", "table")
+    if fmt != "table":
+        _print_records(table, fmt)
+        _warn_unreadable(table.attrs.get("unreadable", {}))
+        return 0
+    console = Console()
+    if not console.is_terminal:  # piped or redirected: never cut an id to the terminal width
+        console = Console(width=100_000)
     view = Table(title=f"{lake.url}: {table.material_id.nunique()} materials")
-    for _, header in _LS_COLUMNS:
-        view.add_column(header)
+    for column, header in _LS_COLUMNS:
+        whole = column in ("material_id", "variant")
+        view.add_column(header, overflow="fold" if whole else "ellipsis")
     for row in table.itertuples(index=False):
         cells = [_text(getattr(row, column)) for column, _ in _LS_COLUMNS]
         status = _text(row.status)
         cells[[c for c, _ in _LS_COLUMNS].index("status")] = f"[{_status_style(status)}]{status}[/]"
         view.add_row(*cells)
-    Console().print(view)
+    console.print(view)
     _warn_unreadable(table.attrs.get("unreadable", {}))
     return 0
+
+
+def _print_records(table: Any, fmt: str) -> None:
+    """The catalog as CSV or a JSON list of objects on stdout (missing values empty / null)."""
+    import json
+    import sys
+
+    if fmt == "csv":
+        table.to_csv(sys.stdout, index=False)
+        return
+    records = [
+        {key: (None if _text(value) == "-" else value) for key, value in row.items()}
+        for row in table.to_dict(orient="records")
+    ]
+    print(json.dumps(records, indent=1, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    """numpy scalars as Python numbers, anything else as its text."""
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def _warn_unreadable(unreadable: dict[str, str]) -> None:
@@ -110,6 +154,8 @@ def _warn_unreadable(unreadable: dict[str, str]) -> None:
 
 def _show(args: argparse.Namespace) -> int:
     lake = open_lake(args)
+    # a formula or name that names one material shows it; several or none list the ids
+    args.material = resolve_material_ids(lake, [args.material], "show")[0]
     structure = lake.structure(args.material)
     console = Console()
     labels = Table(title=f"{args.material}", show_header=False)
@@ -150,8 +196,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    lake = open_lake(args)
-    report = lake.verify(progress=not args.quiet)
+    lake = open_lake(args, mode="r+" if args.repair else "r")
+    report = lake.verify(progress=not args.quiet, repair=args.repair)
     console = Console()
     problems = Table(title="problems")
     problems.add_column("group")
@@ -170,6 +216,8 @@ def _verify(args: argparse.Namespace) -> int:
         f"checked {report.checked} groups: {len(report.corrupt)} corrupt, "
         f"{len(report.incomplete)} incomplete, {len(report.failed)} failed simulations"
     )
+    for line in report.advice():
+        console.print(f"fix: {line}", highlight=False)
     return 0 if report.ok else 1
 
 

@@ -65,5 +65,9 @@ class LakeFormatError(LakeError):
     """The store holds a format this version cannot read (newer format, unreadable metadata)."""
 
 
+class ChecksumError(LakeFormatError):
+    """A chunk whose decoded bytes do not match the CRC-32C stored with its group."""
+
+
 class LakeReadOnlyError(LakeError):
     """A write was attempted on a lake opened with ``mode="r"``."""

@@ -32,7 +32,7 @@ from lake.verify import VerifyReport, verify
 class Lake:
     """A simulated-pattern lake at one fsspec URL.
 
-    Create with :meth:`Lake.open`. Methods validate ids, then delegate to one module per job
+    Get one with :meth:`Lake.open` (``create=True`` makes a new lake). Methods validate ids, then delegate to one module per job
     (``structures``, ``masters``, ``catalog``, ``verify``, ``runs``). Instances hold no
     mutable state besides the open store, so one may be shared by threads; processes must
     open their own.
@@ -41,6 +41,8 @@ class Lake:
     def __init__(self, handle: StoreHandle, format_version: int) -> None:
         self._handle = handle
         self.format_version = format_version
+        self.created = False
+        """Whether :meth:`open` created this lake (``create=True`` on a URL with none)."""
 
     # ---- opening ----------------------------------------------------------------------------
     @classmethod
@@ -48,10 +50,15 @@ class Lake:
         cls,
         url: str = "./lake.zarr",
         storage_options: Mapping[str, Any] | None = None,
-        mode: Literal["r", "r+", "a"] = "a",
+        mode: Literal["r", "r+"] = "r+",
+        *,
+        create: bool = False,
     ) -> Lake:
-        """Open (``mode="a"``: create when missing; ``"r+"``: only an existing one) or read
-        (``mode="r"``) the lake at ``url``.
+        """Open the existing lake at ``url`` to read and write (``mode="r+"``) or only read
+        (``mode="r"``); ``create=True`` creates it first when it is missing.
+
+        Creating is explicit so that a mistyped URL is an error, not a new, empty lake;
+        ``ebsdlake ingest`` (the first command a user runs) creates one and says so.
 
         Parameters
         ----------
@@ -62,28 +69,36 @@ class Lake:
             fsspec options, e.g. ``{"endpoint_url": ..., "key": ..., "secret": ...}``,
             ``{"profile": "name"}`` or ``{"anon": True}`` for S3.
         mode
-            ``"r"`` never creates anything and refuses writes; ``"r+"`` writes into an existing
-            lake only (commands that consume a lake, so a mistyped URL is not made a new,
-            empty lake); ``"a"`` creates the root (``ingest``, ``import-emsoft``).
+            ``"r+"`` reads and writes; ``"r"`` refuses writes.
+        create
+            Create the lake root when there is none (``mode="r+"`` only); :attr:`created`
+            then says whether this call created it.
 
         Raises
         ------
         LakeNotFoundError
-            ``mode="r"`` or ``"r+"`` and no lake at ``url``, or the S3 bucket does not exist.
+            No lake at ``url`` (and ``create`` is false), or the S3 bucket does not exist.
         LakeAccessError
             The store refused the credentials.
         LakeFormatError
             The lake was written by a newer format, or the root is not an ebsdlake lake.
         """
-        if mode not in ("r", "r+", "a"):
-            raise ValueError(f"lake mode {mode!r} is not 'r', 'r+' or 'a'")
+        if mode not in ("r", "r+"):
+            raise ValueError(
+                f"lake mode {mode!r} is not 'r' or 'r+' (to create a lake: create=True)"
+            )
+        if create and mode == "r":
+            raise ValueError("Lake.open: create=True needs mode='r+' (a read-only open)")
         handle = open_store(url, dict(storage_options or {}), read_only=(mode == "r"))
         metadata = handle.read_metadata("")
+        created = False
         if metadata is None:
-            if mode != "a":
+            if not create:
                 raise LakeNotFoundError(_missing_lake_message(handle))
-            metadata = _create_root(handle)
-        return cls(handle, _check_format(handle.url, metadata))
+            metadata, created = _create_root(handle), True
+        lake = cls(handle, _check_format(handle.url, metadata))
+        lake.created = created
+        return lake
 
     @property
     def url(self) -> str:
@@ -101,7 +116,7 @@ class Lake:
         return self._handle.read_only
 
     def __repr__(self) -> str:
-        return f"Lake({self.url!r}, mode={'r' if self.read_only else 'a'!r})"
+        return f"Lake({self.url!r}, mode={'r' if self.read_only else 'r+'!r})"
 
     def _writable(self, what: str) -> None:
         if self._handle.read_only:
@@ -211,13 +226,21 @@ class Lake:
         return _masters.read_weights(self._handle, material_id, variant)
 
     def master_status(self, material_id: str, variant: str = "default") -> str:
-        """``"complete"``, ``"incomplete"``, ``"failed"`` or ``"missing"``."""
+        """``"complete"``, ``"incomplete"``, ``"failed"``, ``"damaged"`` or ``"missing"``."""
         check_material_id(material_id)
         check_variant(variant)
         metadata = self._handle.read_metadata(master_path(material_id, variant))
         if metadata is None and self._handle.exists(master_path(material_id, variant)):
             return "incomplete"
         return _masters.status_from_metadata(metadata)
+
+    def master_attrs(self, material_id: str, variant: str = "default") -> dict[str, Any]:
+        """The stored attributes of a master group whatever its status (``{}`` when missing):
+        what ``simulate`` compares with the settings it was asked for."""
+        check_material_id(material_id)
+        check_variant(variant)
+        metadata = self._handle.read_metadata(master_path(material_id, variant)) or {}
+        return dict(metadata.get("attributes", {})) if "_unreadable" not in metadata else {}
 
     def variants(self, material_id: str) -> list[str]:
         """Complete variants of a material, sorted."""
@@ -235,9 +258,14 @@ class Lake:
         """One row per structure x visible variant (complete or failed); see ``lake.catalog``."""
         return _catalog.build_catalog(scan(self._handle))
 
-    def verify(self, progress: bool = False) -> VerifyReport:
-        """Re-read every chunk against stored checksums; list incomplete/corrupt/failed groups."""
-        return verify(self._handle, progress=progress)
+    def verify(self, progress: bool = False, repair: bool = False) -> VerifyReport:
+        """Re-read every chunk against stored checksums; list incomplete/corrupt/failed groups.
+
+        ``repair=True`` marks each corrupt master ``damaged`` (``simulate`` redoes those).
+        """
+        if repair:
+            self._writable("mark corrupt masters damaged")
+        return verify(self._handle, progress=progress, repair=repair)
 
     def remove(self, material_id: str, variant: str | None = None) -> None:
         """Delete one variant, or (``variant=None``) the structure and all its masters."""
@@ -278,6 +306,17 @@ class Lake:
     def has_run_file(self, run_id: str, name: str) -> bool:
         """Whether a run folder holds the file ``name`` (without reading it)."""
         return _runs.has_run_file(self._handle, check_run_id(run_id), check_file_name(name))
+
+    def remove_run(self, run_id: str) -> None:
+        """Delete a run folder with all its files and checkpoints."""
+        check_run_id(run_id)
+        self._writable(f"remove run {run_id!r}")
+        _runs.remove_run(self._handle, run_id)
+
+    def run_entries(self, run_id: str) -> dict[str, float | None]:
+        """Name -> modification time (epoch seconds, or ``None``) of each file and folder in
+        a run folder (one listing)."""
+        return _runs.run_entries(self._handle, check_run_id(run_id))
 
     def run_storage(self, run_id: str) -> tuple[str, Any, str]:
         """``(storage_path, storage_filesystem, name)`` that make Ray Train write its
@@ -328,5 +367,5 @@ def _missing_lake_message(handle: StoreHandle) -> str:
             return f"{handle.url}: bucket {bucket!r} does not exist"
     return (
         f"{handle.url}: no lake here (no root zarr.json); check the URL, or create one by "
-        "ingesting into it (`ebsdlake --lake URL ingest ...`, or Lake.open(url, mode='a'))"
+        "ingesting into it (`ebsdlake --lake URL ingest ...`, or Lake.open(url, create=True))"
     )

@@ -29,6 +29,8 @@ PRECISION_KEY = "precision"
 COMPLETE = "complete"
 WRITING = "writing"
 FAILED = "failed"
+DAMAGED = "damaged"
+"""A complete master whose chunks failed their checksums (marked by ``lake verify --repair``)."""
 INCOMPLETE = "incomplete"
 MISSING = "missing"
 
@@ -42,6 +44,7 @@ RESERVED_MASTER_KEYS = frozenset(
         "variant",
         "energies_kev",
         "layout",
+        "damaged_at",
     }
 )
 RESERVED_STRUCTURE_KEYS = frozenset({STATUS_KEY, "material_id", "cif"})

@@ -24,7 +24,6 @@ from lake.chunk_io import (
     bind_array,
     group_document,
     put_documents,
-    read_planes,
     write_arrays,
 )
 from lake.encoding import (
@@ -40,10 +39,12 @@ from lake.errors import (
     LakeNotFoundError,
     MasterUnavailableError,
 )
+from lake.integrity import check_chunks, checked_planes, lazy_planes, stored_checksums
 from lake.jsonable import to_json
 from lake.layout import (
     CHECKSUMS_KEY,
     COMPLETE,
+    DAMAGED,
     FAILED,
     HEMISPHERES,
     INCOMPLETE,
@@ -75,8 +76,8 @@ def status_from_metadata(metadata: Mapping[str, Any] | None) -> str:
     status = metadata.get("attributes", {}).get(STATUS_KEY) if "attributes" in metadata else None
     if status == COMPLETE:
         return COMPLETE
-    if status == FAILED:
-        return FAILED
+    if status in (FAILED, DAMAGED):
+        return status
     return INCOMPLETE
 
 
@@ -263,6 +264,12 @@ def _check_complete(
         raise MasterUnavailableError(
             f"{handle.url}: master {material_id!r} variant {variant!r} failed: {reason}"
         )
+    if status == DAMAGED:
+        reason = metadata["attributes"].get(REASON_KEY, "")  # type: ignore[index]
+        raise MasterUnavailableError(
+            f"{handle.url}: master {material_id!r} variant {variant!r} is damaged ({reason}); "
+            "`ebsdlake simulate` redoes it"
+        )
     if status != COMPLETE:
         raise MasterUnavailableError(
             f"{handle.url}: master {material_id!r} variant {variant!r} is incomplete "
@@ -345,13 +352,12 @@ def read_master(
     energies = np.asarray(attrs["energies_kev"], dtype=np.float64)
     where = f"master {material_id!r} variant {variant!r}"
     index = _energy_index(energies, energy, where)
-    with translate_errors(handle.url, f"reading {where}"):
-        if lazy:
-            import dask.array as da
-
-            data = da.from_array(array, chunks=array.chunks, asarray=True)[index]
-        else:
-            data = read_planes(array, index)
+    where = f"{handle.url}: {where}"
+    expected = stored_checksums(attrs, MASTER_ARRAY, where)
+    if lazy:
+        data = lazy_planes(handle.url, array, index, expected, where)
+    else:
+        data = checked_planes(handle.url, array, index, expected, where)
     dims = MASTER_DIMS if not isinstance(index, int) else MASTER_DIMS[1:]
     energy_dims = ("energy",) if "energy" in dims else ()
     energy_values = energies[index] if energy_dims else float(energies[index])
@@ -370,8 +376,10 @@ def read_weights(handle: StoreHandle, material_id: str, variant: str) -> xr.Data
     """Read the Monte Carlo energy weights of a complete master, dims ``(energy,)``."""
     attrs, array = open_complete(handle, material_id, variant, WEIGHTS_ARRAY)
     energies = np.asarray(attrs["energies_kev"], dtype=np.float64)
+    where = f"{handle.url}: master {material_id!r} variant {variant!r}"
     with translate_errors(handle.url, f"reading weights of {material_id!r} {variant!r}"):
         data = np.asarray(array[...])
+    check_chunks(data[None], [0], stored_checksums(attrs, WEIGHTS_ARRAY, where), where, "weights")
     out = xr.DataArray(
         data,
         dims=("energy",),

@@ -42,6 +42,38 @@ def has_run_file(handle: StoreHandle, run_id: str, name: str) -> bool:
         return bool(handle.fs.exists(path))
 
 
+def remove_run(handle: StoreHandle, run_id: str) -> None:
+    """Delete ``runs/<run_id>/`` with every file in it; :class:`LakeNotFoundError` if absent."""
+    if run_id not in run_ids(handle):
+        raise LakeNotFoundError(f"{handle.url}: no run {run_id!r} to remove")
+    handle.remove_tree(run_path(run_id))
+
+
+def run_entries(handle: StoreHandle, run_id: str) -> dict[str, float | None]:
+    """Name -> modification time (epoch seconds, ``None`` when the store does not say) of each
+    file and folder directly in ``runs/<run_id>/`` (one listing; empty when absent)."""
+    path = handle.path(run_path(run_id))
+    with translate_errors(handle.url, f"listing run {run_id}"):
+        handle.fs.invalidate_cache(path)
+        try:
+            entries = handle.fs.ls(path, detail=True)
+        except FileNotFoundError:
+            return {}
+    return {e["name"].rstrip("/").rsplit("/", 1)[-1]: _timestamp(e) for e in entries}
+
+
+def _timestamp(entry: dict) -> float | None:
+    """An fsspec listing entry's modification time as epoch seconds (local: ``mtime``,
+    S3: ``LastModified``, memory: ``created``)."""
+    for key in ("mtime", "LastModified", "created"):
+        value = entry.get(key)
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        if isinstance(value, int | float):
+            return float(value)
+    return None
+
+
 def run_storage(url: str, options: dict | None) -> tuple[str, object | None, str]:
     """``(storage_path, storage_filesystem, name)`` for Ray Train's ``RunConfig`` so that Ray
     writes checkpoints into the run folder at ``url``.

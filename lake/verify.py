@@ -10,9 +10,11 @@ import zarr
 from tqdm import tqdm
 
 from lake.encoding import CHECKSUM_ALGORITHM, chunk_checksums, chunk_slices, crc32c_of
+from lake.integrity import mark_damaged
 from lake.layout import (
     CHECKSUMS_KEY,
     COMPLETE,
+    DAMAGED,
     FAILED,
     MASTER_ARRAY,
     STATUS_KEY,
@@ -40,6 +42,9 @@ class VerifyReport:
         do not match the stored checksums.
     failed
         Master group paths marked failed by the simulation (not an error of the store).
+    damaged
+        Corrupt master group paths marked ``damaged`` (by this run with ``repair``, or
+        before); ``simulate`` redoes them. Also listed in ``corrupt``.
     reasons
         Group path -> one-line explanation for every incomplete, corrupt or failed group.
     """
@@ -48,12 +53,48 @@ class VerifyReport:
     incomplete: list[str] = field(default_factory=list)
     corrupt: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    damaged: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         """True when nothing is incomplete or corrupt (failed simulations are allowed)."""
         return not self.incomplete and not self.corrupt
+
+    def advice(self) -> list[str]:
+        """One line per kind of problem found, saying which command fixes it."""
+        lines = []
+        masters = [p for p in self.corrupt if p.startswith("masters/")]
+        unmarked = [p for p in masters if p not in self.damaged]
+        if unmarked:
+            lines.append(
+                f"{len(unmarked)} corrupt master(s): `ebsdlake lake verify --repair` marks them "
+                "damaged, then `ebsdlake simulate` redoes them"
+            )
+        if self.damaged:
+            ids = " ".join(sorted({p.split("/")[1] for p in self.damaged}))
+            lines.append(
+                f"{len(self.damaged)} damaged master(s): `ebsdlake simulate --materials {ids}` "
+                "redoes them"
+            )
+        structures = [p for p in self.corrupt + self.incomplete if p.startswith("structures/")]
+        if structures:
+            lines.append(
+                f"{len(structures)} broken structure(s): ingest them again, or remove them with "
+                "`ebsdlake lake rm ID`"
+            )
+        incomplete = [p for p in self.incomplete if p.startswith("masters/")]
+        if incomplete:
+            lines.append(
+                f"{len(incomplete)} incomplete master(s) (interrupted writes): `ebsdlake simulate` "
+                "redoes them, or `ebsdlake lake rm ID --variant V` removes them"
+            )
+        if self.failed:
+            lines.append(
+                f"{len(self.failed)} failed simulation(s): `ebsdlake simulate --retry-failed` "
+                "runs them again"
+            )
+        return lines
 
 
 def _check_array(group: zarr.Group, name: str, expected: Any) -> str | None:
@@ -103,8 +144,11 @@ def _check_master(handle: StoreHandle, path: str, attrs: dict[str, Any]) -> str 
     return None
 
 
-def verify(handle: StoreHandle, progress: bool = False) -> VerifyReport:
-    """Check every structure's metadata and every master's chunks; see :class:`VerifyReport`."""
+def verify(handle: StoreHandle, progress: bool = False, repair: bool = False) -> VerifyReport:
+    """Check every structure's metadata and every master's chunks; see :class:`VerifyReport`.
+
+    ``repair`` marks each corrupt master ``damaged`` (:func:`lake.integrity.mark_damaged`).
+    """
     found = scan(handle)
     report = VerifyReport()
     for mid, metadata in found.structures.items():
@@ -130,7 +174,11 @@ def verify(handle: StoreHandle, progress: bool = False) -> VerifyReport:
             report.reasons[path] = metadata["_unreadable"]
             continue
         status = status_from_metadata(metadata)
-        if status == FAILED:
+        if status == DAMAGED:
+            report.corrupt.append(path)
+            report.damaged.append(path)
+            report.reasons[path] = str(metadata["attributes"].get("failure_reason", ""))  # type: ignore[index]
+        elif status == FAILED:
             report.failed.append(path)
             report.reasons[path] = str(metadata["attributes"].get("failure_reason", ""))  # type: ignore[index]
         elif status != COMPLETE:
@@ -144,4 +192,7 @@ def verify(handle: StoreHandle, progress: bool = False) -> VerifyReport:
             if reason:
                 report.corrupt.append(path)
                 report.reasons[path] = reason
+                if repair:
+                    mark_damaged(handle, mid, variant, reason)
+                    report.damaged.append(path)
     return report

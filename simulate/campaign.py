@@ -1,8 +1,11 @@
 """A simulation campaign: select structures, plan the missing masters, run them on the farm.
 
 :func:`run_campaign` is the Python entry point (the CLI and the demo call it). It is
-resumable and idempotent: masters already complete in the lake are skipped, so re-running
-after a crash finishes only the rest, and a second run of a finished campaign starts nothing.
+resumable and idempotent: masters already complete in the lake at the requested settings are
+skipped, so re-running after a crash finishes only the rest, and a second run of a finished
+campaign starts nothing. A complete master at other settings stops the campaign before Ray starts
+(one line: what differs; ``--variant-name`` or ``--replace``); damaged masters (marked by
+``lake verify --repair``) are redone.
 """
 
 from __future__ import annotations
@@ -39,7 +42,10 @@ class CampaignSummary:
     failed
         ``(material/variant, reason)`` of jobs recorded as failed.
     skipped_complete, skipped_failed
-        Masters left alone because already complete / failed before (no ``retry_failed``).
+        Masters left alone because already complete (at the same settings) / failed before
+        (no ``retry_failed``).
+    replaced
+        Complete masters at other settings simulated again because of ``replace``.
     retries, actor_restarts
         Job retries after an actor died, and replacement actors started.
     wall_time_s
@@ -54,6 +60,7 @@ class CampaignSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)
     skipped_complete: int = 0
     skipped_failed: int = 0
+    replaced: int = 0
     retries: int = 0
     actor_restarts: int = 0
     wall_time_s: float = 0.0
@@ -104,6 +111,16 @@ def check_farm_options(
         fail("variants", variants, "must be >= 0")
 
 
+def _refuse_conflicts(url: str, conflicts: Sequence[tuple[str, str]]) -> NoReturn:
+    """One line: the first complete master stored at other settings, and what to do."""
+    key, differences = conflicts[0]
+    more = f" ({len(conflicts) - 1} more masters differ too)" if len(conflicts) > 1 else ""
+    raise SimulateInputError(
+        f"{url}: {key} is already complete at other settings: {differences}{more}; "
+        "simulate beside it under a new name (--variant-name NAME) or overwrite it (--replace)"
+    )
+
+
 def start_ray(address: str | None = None, num_cpus: int | None = None) -> dict[str, float]:
     """Join the Ray cluster at ``address`` or start a local one; returns its resources.
 
@@ -129,6 +146,8 @@ def run_campaign(
     source: str | None = None,
     spacegroups: Iterable[int] | None = None,
     retry_failed: bool = False,
+    replace: bool = False,
+    variant_name: str = "default",
     seed: int = 0,
     num_actors: int | None = None,
     cpus_per_actor: float = _FARM.cpus_per_actor,
@@ -160,6 +179,13 @@ def run_campaign(
         Random B-factor variants per structure in addition to the default one.
     retry_failed
         Run again the masters recorded as failed.
+    replace
+        Simulate again (overwrite) complete masters stored at other settings than
+        ``settings``; without it such masters stop the campaign before Ray starts, with one
+        line saying what differs (complete masters at the same settings are always skipped).
+    variant_name
+        Name of the structure's own-B variant (random ones become ``NAME-b01``...), so that
+        masters at new settings can sit beside the old ones.
     seed
         Seed of the random B-factors (same seed, same B values).
     num_actors
@@ -200,12 +226,24 @@ def run_campaign(
     chosen = select_materials(lake, material_ids, source, spacegroups)
     if not chosen:
         raise SimulateInputError(f"{lake.url}: no structures match the selection; ingest first")
-    plan = plan_jobs(lake, chosen, variants, seed, retry_failed)
+    plan = plan_jobs(
+        lake,
+        chosen,
+        variants,
+        seed,
+        retry_failed,
+        settings=settings,
+        replace=replace,
+        variant_name=variant_name,
+    )
+    if plan.conflicts:
+        _refuse_conflicts(lake.url, plan.conflicts)
     summary = CampaignSummary(
         lake_url=lake.url,
         jobs=len(plan.jobs),
         skipped_complete=len(plan.complete),
         skipped_failed=len(plan.failed),
+        replaced=len(plan.replaced),
     )
     if plan.jobs:
         resources = start_ray(ray_address, ray_num_cpus)

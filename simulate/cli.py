@@ -104,6 +104,18 @@ def _farm_options(args: argparse.Namespace) -> tuple[float, int, int]:
     return float(time_limit), int(retries), num_cpus
 
 
+def _material_ids(args: argparse.Namespace) -> list[str] | None:
+    """``--materials`` as lake ids: a formula or name that names one material is accepted
+    (``Ni`` for ``proto-Ni``); one that names several or none is refused listing the ids."""
+    if not args.materials:
+        return None
+    from lake import Lake
+    from lake.material_ids import resolve_material_ids
+
+    lake = Lake.open(args.lake, getattr(args, "storage_options", None), mode="r")
+    return resolve_material_ids(lake, args.materials, "--materials")
+
+
 def simulate_command(args: argparse.Namespace) -> int:
     """Handler of ``ebsdlake simulate``: run a campaign, exit 1 if any master failed.
 
@@ -118,11 +130,13 @@ def simulate_command(args: argparse.Namespace) -> int:
         args.lake,
         getattr(args, "storage_options", None),
         settings,
-        material_ids=args.materials or None,
+        material_ids=_material_ids(args),
         variants=args.variants,
         source=args.source,
         spacegroups=args.spacegroups or None,
         retry_failed=args.retry_failed,
+        replace=args.replace,
+        variant_name=args.variant_name,
         seed=args.seed,
         num_actors=args.num_actors,
         cpus_per_actor=args.cpus_per_actor,
@@ -164,7 +178,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         ),
     )
     sel = p.add_argument_group("selection")
-    sel.add_argument("--materials", nargs="+", metavar="ID", help="material ids (default: all)")
+    sel.add_argument(
+        "--materials", nargs="+", metavar="ID",
+        help="material ids or formulas that name one material (default: all)",
+    )  # fmt: skip
     sel.add_argument("--source", help="only structures from this source (mp, prototype, ...)")
     sel.add_argument(
         "--spacegroups", nargs="+", type=int, metavar="N", help="only these space groups"
@@ -181,8 +198,23 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     sel.add_argument("--seed", type=int, default=0, help="seed of the random B-factors")
     sel.add_argument("--retry-failed", action="store_true", help="run failed masters again")
+    sel.add_argument(
+        "--replace",
+        action="store_true",
+        help="overwrite complete masters stored at other settings (default: stop and say so)",
+    )
+    sel.add_argument(
+        "--variant-name",
+        default="default",
+        metavar="NAME",
+        help="name of the structure-B variant (random ones: NAME-b01...), to keep masters at "
+        "other settings beside the old ones (default: default)",
+    )
     phys = p.add_argument_group("physics")
-    phys.add_argument("--engine", choices=ENGINES, default=None)
+    phys.add_argument(
+        "--engine", choices=ENGINES, default=None,
+        help="dynamical (de-ebsd, default) or emsoft (EMsoft programs)",
+    )  # fmt: skip
     phys.add_argument("--npx", type=int, help="Lambert half-width (2*npx+1 pixels per side)")
     phys.add_argument("--dmin", type=float, help="smallest d-spacing in nm")
     phys.add_argument("--energies", metavar="MIN:MAX:STEP", help="energy bins in keV, e.g. 10:20:1")
@@ -193,7 +225,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     phys.add_argument("--mc-electrons", type=int, help="Monte Carlo electrons (native MC)")
     phys.add_argument("--mc-file", help="use this EMsoft Monte Carlo file instead")
-    phys.add_argument("--precision", choices=PRECISIONS, default=None)
+    phys.add_argument(
+        "--precision", choices=PRECISIONS, default=None,
+        help="engine arithmetic: double (default) or single",
+    )  # fmt: skip
     farm = p.add_argument_group("farm")
     farm.add_argument("--device", help="auto (GPU if the cluster has one), cpu, cuda")
     farm.add_argument("--num-actors", type=int, help="simulation actors (default: GPUs or CPUs)")
@@ -214,7 +249,9 @@ def import_emsoft_command(args: argparse.Namespace) -> int:
     from simulate.importer import plan_import, write_imports
 
     planned = plan_import(args.files, args.material_id, args.variant)
-    lake = Lake.open(args.lake, getattr(args, "storage_options", None))
+    lake = Lake.open(args.lake, getattr(args, "storage_options", None), create=True)
+    if lake.created:
+        print(f"import-emsoft: created a new lake at {lake.url}")
     for item in write_imports(lake, planned):
         added = " (structure added)" if item.structure_added else ""
         print(f"imported {item.path} -> {item.material_id}/{item.variant}{added}")

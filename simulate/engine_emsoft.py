@@ -38,14 +38,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from simulate.emsoft_io import (
+from simulate.emsoft_inputs import (
     bethe_namelist,
     emmc_namelist,
     master_namelist,
     mc_namelist,
     prepare_mc_file,
-    read_master,
     write_xtal,
+)
+from simulate.emsoft_io import (
+    read_master,
 )
 from simulate.engine_base import MasterResult, ProgressCallback, bfactor_attrs
 from simulate.errors import EngineUnavailableError, SimulateError

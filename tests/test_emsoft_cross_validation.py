@@ -10,8 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from tests.test_emsoft_real import EMSOFT_BIN, SKIP_REASON
+from test_emsoft_real import EMSOFT_BIN, SKIP_REASON
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "cross_validate_engines.py"
 

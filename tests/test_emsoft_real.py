@@ -16,9 +16,11 @@ import h5py
 import numpy as np
 import pytest
 
-from simulate.emsoft_io import (
+from simulate.emsoft_inputs import (
     emmc_namelist,
     parse_namelist,
+)
+from simulate.emsoft_io import (
     read_master,
     read_settings,
     read_structure,

@@ -168,7 +168,7 @@ def test_missing_key_says_how_to_set_it(monkeypatch):
 def test_resumable_skips_ingested_ids(mp_server, tmp_path):
     from lake import Lake
 
-    lake = Lake.open(str(tmp_path / "lake"))
+    lake = Lake.open(str(tmp_path / "lake"), create=True)
     first = ingest(
         lake,
         query(MPQuery(max_volume_by_group={225: 250.0}), endpoint=mp_server.endpoint),

@@ -47,7 +47,7 @@ def _open(target):
     from lake import Lake
 
     url, options = target
-    return Lake.open(url, storage_options=options)
+    return Lake.open(url, storage_options=options, create=True)
 
 
 @pytest.mark.parametrize("target", ["local_lake", "s3_lake_url"])

@@ -45,7 +45,7 @@ def _sim_attrs(npx: int, b_nm2: float = 0.005) -> dict:
 
 def test_structure_master_roundtrip(any_lake, make_master):
     url, options = any_lake
-    lk = Lake.open(url, storage_options=options)
+    lk = Lake.open(url, storage_options=options, create=True)
     lk.put_structure("mp-149", cif="data_Si\n_cell_length_a 5.431\n", attrs=SI_ATTRS)
     master = make_master(seed=1, n_energies=3, npx=10)
     energies = np.array([10.0, 15.0, 20.0])
@@ -84,7 +84,7 @@ def test_structure_master_roundtrip(any_lake, make_master):
 
 def test_catalog_lists_structures_masters_and_failures(any_lake, make_master):
     url, options = any_lake
-    lk = Lake.open(url, storage_options=options)
+    lk = Lake.open(url, storage_options=options, create=True)
     lk.put_structure("mp-149", cif="data_Si", attrs=SI_ATTRS)
     lk.put_structure("mp-30", cif="data_Cu", attrs={**SI_ATTRS, "formula": "Cu"})
     lk.write_master("mp-149", "b00", make_master(2), [10, 15, 20], [1, 1, 1], _sim_attrs(10))
@@ -118,7 +118,7 @@ def test_catalog_lists_structures_masters_and_failures(any_lake, make_master):
 
 def test_remove_variant_and_material(any_lake, make_master):
     url, options = any_lake
-    lk = Lake.open(url, storage_options=options)
+    lk = Lake.open(url, storage_options=options, create=True)
     lk.put_structure("mp-149", cif="data_Si", attrs=SI_ATTRS)
     for variant in ("b00", "b01"):
         lk.write_master("mp-149", variant, make_master(5), [10, 15, 20], [1, 1, 1])
@@ -133,7 +133,7 @@ def test_remove_variant_and_material(any_lake, make_master):
 
 def test_run_files(any_lake):
     url, options = any_lake
-    lk = Lake.open(url, storage_options=options)
+    lk = Lake.open(url, storage_options=options, create=True)
     lk.put_run_file("run-1", "metrics.json", b'{"acc": 0.9}')
     assert lk.get_run_file("run-1", "metrics.json") == b'{"acc": 0.9}'
     assert lk.run_ids() == ["run-1"]
@@ -145,7 +145,9 @@ def test_run_files(any_lake):
 
 def test_read_only_lake_refuses_writes(local_lake, make_master):
     url, options = local_lake
-    Lake.open(url, storage_options=options).put_structure("mp-1", cif="data_x", attrs={})
+    Lake.open(url, storage_options=options, create=True).put_structure(
+        "mp-1", cif="data_x", attrs={}
+    )
     reader = Lake.open(url, storage_options=options, mode="r")
     with pytest.raises(LakeReadOnlyError, match="read-only"):
         reader.write_master("mp-1", "default", make_master(1), [10, 15, 20], [1, 1, 1])
@@ -159,7 +161,7 @@ def test_read_only_lake_refuses_writes(local_lake, make_master):
      ("x" * 129, "material id"), ("mp 149", "material id")],
 )  # fmt: skip
 def test_invalid_material_ids_are_refused(memory_lake, bad_id, what):
-    lk = Lake.open(memory_lake[0])
+    lk = Lake.open(memory_lake[0], create=True)
     with pytest.raises(LakeInputError, match=f"invalid {what}"):
         lk.put_structure(bad_id, cif="data_x")
     with pytest.raises(LakeInputError, match="invalid variant"):
@@ -167,7 +169,7 @@ def test_invalid_material_ids_are_refused(memory_lake, bad_id, what):
 
 
 def test_bad_masters_are_refused(memory_lake, make_master):
-    lk = Lake.open(memory_lake[0])
+    lk = Lake.open(memory_lake[0], create=True)
     good = make_master(1, n_energies=3, npx=10)
     cases = [
         (good.astype(np.float64), "dtype float64 is not float32"),
@@ -192,7 +194,7 @@ def test_bad_masters_are_refused(memory_lake, make_master):
 
 
 def test_unknown_things_name_themselves(memory_lake, make_master):
-    lk = Lake.open(memory_lake[0])
+    lk = Lake.open(memory_lake[0], create=True)
     with pytest.raises(LakeNotFoundError, match="unknown material id 'mp-404'"):
         lk.structure("mp-404")
     with pytest.raises(LakeNotFoundError, match="no master for material 'mp-404'"):

@@ -15,7 +15,7 @@ from lake import Lake
 def filled_lake(local_lake, make_master, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # rich wraps tables to the terminal width
     url, _ = local_lake
-    lk = Lake.open(url)
+    lk = Lake.open(url, create=True)
     lk.put_structure(
         "mp-149",
         cif="data_Si",
@@ -63,7 +63,7 @@ def test_rm_and_one_line_errors(filled_lake, capsys, tmp_path):
     capsys.readouterr()
     assert main(["--lake", filled_lake, "lake", "show", "mp-404"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "unknown material id 'mp-404'" in err
+    assert err.count("\n") == 1 and "no material 'mp-404'" in err
     assert main(["--lake", str(tmp_path / "absent"), "lake", "ls"]) == 2
     assert "no lake here" in capsys.readouterr().err
     assert main(["--lake", filled_lake, "lake", "show", "bad/id"]) == 2

@@ -20,7 +20,7 @@ def test_missing_local_lake_read_only(tmp_path):
 
 def test_open_creates_a_versioned_root(local_lake):
     url, _ = local_lake
-    lk = Lake.open(url)
+    lk = Lake.open(url, create=True)
     assert lk.format_version == FORMAT_VERSION
     root = json.loads(Path(url, "zarr.json").read_text())
     assert root["attributes"]["ebsdlake"] == {"format": FORMAT_VERSION}
@@ -28,7 +28,7 @@ def test_open_creates_a_versioned_root(local_lake):
 
 def test_newer_format_is_refused(local_lake):
     url, _ = local_lake
-    Lake.open(url)
+    Lake.open(url, create=True)
     path = os.path.join(url, "zarr.json")
     root = json.loads(Path(path).read_text())
     root["attributes"]["ebsdlake"]["format"] = FORMAT_VERSION + 1
@@ -55,7 +55,7 @@ def test_missing_s3_prefix_read_only(s3_lake_url):
 
 def test_missing_bucket(s3_lake_url):
     _, options = s3_lake_url
-    for mode in ("r", "a"):
+    for mode in ("r", "r+"):
         with pytest.raises(LakeNotFoundError, match="bucket 'no-such-bucket' does not exist"):
             Lake.open("s3://no-such-bucket/lake", storage_options=options, mode=mode)
 
@@ -66,7 +66,7 @@ def test_wrong_credentials(s3_lake_url, monkeypatch):
     import s3fs
 
     url, options = s3_lake_url
-    Lake.open(url, storage_options=options)
+    Lake.open(url, storage_options=options, create=True)
     s3fs.S3FileSystem.clear_instance_cache()
     monkeypatch.setattr(moto.settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
     wrong = {**options, "key": "AKIAWRONGWRONGWRONG1", "secret": "wrong-secret"}
@@ -89,7 +89,7 @@ def test_r_plus_writes_into_an_existing_lake_only(tmp_path):
     with pytest.raises(LakeNotFoundError, match="typo: no lake here"):
         Lake.open(str(missing), mode="r+")
     assert not missing.exists()
-    Lake.open(str(tmp_path / "lake"))  # created by "a"
+    Lake.open(str(tmp_path / "lake"), create=True)  # created explicitly
     lk = Lake.open(str(tmp_path / "lake"), mode="r+")
     assert not lk.read_only
     lk.put_structure("mp-1", cif="data_x", attrs={"formula": "X"})

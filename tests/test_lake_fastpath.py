@@ -22,7 +22,7 @@ def local_or_s3(request):
 
 def test_rounded_master_round_trips_with_bounded_error(local_or_s3, make_master):
     url, options = local_or_s3
-    lk = Lake.open(url, storage_options=options)
+    lk = Lake.open(url, storage_options=options, create=True)
     master = make_master(11, n_energies=3, npx=12) + 2.0
     lk.write_master("mp-1", "r13", master, ENERGIES, WEIGHTS, {"npx": 12}, mantissa_bits=13)
     stored = lk.master("mp-1", "r13")
@@ -45,7 +45,7 @@ def test_rounding_matches_numcodecs_bitround():
 
 @pytest.mark.parametrize("bits", [0, 24, 2.5, "13", True])
 def test_bad_mantissa_bits_name_the_field(local_lake, make_master, bits):
-    lk = Lake.open(local_lake[0])
+    lk = Lake.open(local_lake[0], create=True)
     with pytest.raises(LakeInputError, match=r"master of mp-1: mantissa_bits="):
         lk.write_master("mp-1", "x", make_master(1), ENERGIES, WEIGHTS, {}, mantissa_bits=bits)
     assert lk.master_status("mp-1", "x") == "missing"
@@ -53,7 +53,7 @@ def test_bad_mantissa_bits_name_the_field(local_lake, make_master, bits):
 
 def test_groups_written_with_the_old_lz4_default_still_read(local_or_s3, make_master, monkeypatch):
     url, options = local_or_s3
-    lk = Lake.open(url, storage_options=options)
+    lk = Lake.open(url, storage_options=options, create=True)
     old = make_master(4)
     old_default = (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle", typesize=4),)
     with monkeypatch.context() as patch:
@@ -73,7 +73,7 @@ def test_groups_written_with_the_old_lz4_default_still_read(local_or_s3, make_ma
 
 def test_rewrite_with_fewer_energies_leaves_no_stale_chunks(local_or_s3, make_master):
     url, options = local_or_s3
-    lk = Lake.open(url, storage_options=options)
+    lk = Lake.open(url, storage_options=options, create=True)
     lk.write_master("mp-1", "default", make_master(1), ENERGIES, WEIGHTS, {"npx": 10})
     shorter = make_master(2, n_energies=2)
     lk.write_master("mp-1", "default", shorter, ENERGIES[:2], WEIGHTS[:2], {"npx": 10})
@@ -85,7 +85,7 @@ def test_rewrite_with_fewer_energies_leaves_no_stale_chunks(local_or_s3, make_ma
 
 
 def test_local_direct_read_names_a_missing_or_truncated_chunk(local_lake, make_master):
-    lk = Lake.open(local_lake[0])
+    lk = Lake.open(local_lake[0], create=True)
     master = make_master(6)
     lk.write_master("mp-1", "default", master, ENERGIES, WEIGHTS, {"npx": 10})
     folder = f"{lk.url}/masters/mp-1/default/master"

@@ -64,7 +64,7 @@ def _write_and_hang_after_chunks(url: str, options: dict, ready: str, after_chun
 
     for store_class in (LocalStore, FsspecStore):
         store_class.set = pausing(store_class.set)
-    lk = Lake.open(url, storage_options=options)
+    lk = Lake.open(url, storage_options=options, create=True)
     master = synthetic_master(7, n_energies=len(ENERGIES), npx=30)
     lk.write_master("mp-7", "default", master, ENERGIES, np.ones(len(ENERGIES)), {"npx": 30})
 
@@ -76,7 +76,7 @@ def shared_lake(request):
 
 def test_concurrent_writers_every_byte_checked(shared_lake):
     url, options = shared_lake
-    Lake.open(url, storage_options=options)
+    Lake.open(url, storage_options=options, create=True)
     batches = [
         [f"mat-{100 + w * MATERIALS_PER_WRITER + i}" for i in range(MATERIALS_PER_WRITER)]
         for w in range(N_WRITERS)
@@ -104,7 +104,7 @@ def test_concurrent_writers_every_byte_checked(shared_lake):
 
 def test_sigkill_mid_write_leaves_an_invisible_incomplete_group(shared_lake, tmp_path):
     url, options = shared_lake
-    lk = Lake.open(url, storage_options=options)
+    lk = Lake.open(url, storage_options=options, create=True)
     lk.put_structure("mp-7", cif="data_Ni", attrs={"formula": "Ni"})
     ready = tmp_path / "two-chunks-written"
     context = multiprocessing.get_context("spawn")

@@ -78,7 +78,7 @@ def test_a_record_kept_for_its_labels_reads_without_geometry():
 
 
 def test_lake_reads_a_record(tmp_path):
-    lake = Lake.open(str(tmp_path / "lake.zarr"))
+    lake = Lake.open(str(tmp_path / "lake.zarr"), create=True)
     lake.put_structure("proto-NiAl", cif="data_x\n", attrs=ATTRS)
     record = lake.structure_record("proto-NiAl")
     assert record.material_id == "proto-NiAl" and record.attrs["cif"] == "data_x\n"

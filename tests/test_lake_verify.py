@@ -16,7 +16,7 @@ def lake_with_two_masters(request, make_master):
     url, options = request.getfixturevalue(
         {"local": "local_lake", "s3": "s3_lake_url"}[request.param]
     )
-    lk = Lake.open(url, storage_options=options)
+    lk = Lake.open(url, storage_options=options, create=True)
     for material_id in ("mp-1", "mp-2"):
         lk.put_structure(material_id, cif="data_x", attrs={"formula": "X"})
         lk.write_master(material_id, "default", make_master(1), ENERGIES, [1, 1, 1])

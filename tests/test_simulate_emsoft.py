@@ -7,18 +7,21 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+from test_emsoft_real import EMSOFT_BIN, SKIP_REASON
 
-from simulate.emsoft_io import (
+from simulate.emsoft_inputs import (
     bethe_namelist,
     master_namelist,
     mc_namelist,
     parse_namelist,
+    write_xtal,
+)
+from simulate.emsoft_io import (
     read_master,
     read_settings,
     read_structure,
-    write_xtal,
 )
-from simulate.engine_emsoft import EmsoftEngine, find_programs
+from simulate.engine_emsoft import EmsoftEngine
 from simulate.errors import EmsoftFileError, EngineUnavailableError
 from simulate.reference_structures import reference_structure
 from simulate.settings import SimulationSettings
@@ -100,22 +103,15 @@ def test_emsoft_engine_fails_at_once_without_programs(monkeypatch, tmp_path):
     assert "EMSOFT_BIN" in str(info.value) and "\n" not in str(info.value)
 
 
-def _emsoft_installed() -> bool:
-    try:
-        find_programs()
-    except EngineUnavailableError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _emsoft_installed(), reason="EMsoft binaries not built; run `make emsoft`")
-def test_emsoft_engine_runs_ni():
+@pytest.mark.skipif(EMSOFT_BIN is None, reason=SKIP_REASON)
+def test_emsoft_engine_runs_ni(monkeypatch):
+    monkeypatch.setenv("EMSOFT_BIN", str(EMSOFT_BIN))
     settings = SimulationSettings(
         engine="emsoft",
         npx=40,
         dmin_nm=0.1,
         energy_min_kev=19.0,
-        mc_electrons=20_000_000,
+        mc_electrons=200_000,
         bethe_strong=4.0,
         bethe_weak=8.0,
         bethe_cutoff=50.0,

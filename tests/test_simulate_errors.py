@@ -31,7 +31,7 @@ def ni_lake(tmp_path_factory) -> str:
     from ingest.writer import ingest
 
     url = str(tmp_path_factory.mktemp("ni") / "lake")
-    ingest(Lake.open(url), load_prototypes(only=["Ni"]), progress=False)
+    ingest(Lake.open(url, create=True), load_prototypes(only=["Ni"]), progress=False)
     return url
 
 
@@ -258,7 +258,7 @@ def test_rejected_import_creates_no_lake(tmp_path, capsys):
 
 def test_one_bad_file_stops_the_whole_import(tmp_path, capsys, kikuchipy_ni_file):
     url = str(tmp_path / "lake")
-    Lake.open(url)  # an existing, empty lake
+    Lake.open(url, create=True)  # an existing, empty lake
     bad, _ = _bad_masters(tmp_path)["all zero"]
     argv = ["--lake", url, "lake", "import-emsoft", str(kikuchipy_ni_file), str(bad)]
     assert "all zero" in one_line_error(capsys, argv)

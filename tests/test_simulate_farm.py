@@ -31,7 +31,7 @@ def _ingest(url, storage_options, names=("Ni", "Si")):
     from ingest.writer import ingest
     from lake import Lake
 
-    lk = Lake.open(url, storage_options)
+    lk = Lake.open(url, storage_options, create=True)
     ingest(lk, load_prototypes(only=list(names)), progress=False)
     return lk
 
@@ -66,7 +66,7 @@ def test_timeouts_and_engine_failures_are_recorded_then_retried(ray_runtime, loc
     from lake import Lake
 
     url, options = local_lake
-    lk = Lake.open(url, options)
+    lk = Lake.open(url, options, create=True)
     for name in ("Si", "Y3Al5O12"):
         record = reference_structure(name)
         record.pop("material_id")
@@ -123,7 +123,7 @@ def test_cli_simulate_end_to_end_and_bad_input(ray_runtime, local_lake, capsys):
 
     for flags, message in [
         (["--energies", "ten:20"], "--energies 'ten:20'"),
-        (["--materials", "mp-nothing"], "no complete structure for mp-nothing"),
+        (["--materials", "mp-nothing"], "--materials: no material 'mp-nothing'"),
         (["--bethe", "50", "8"], "bethe"),
     ]:
         code = main(["--lake", url, "simulate", "--quiet", *flags])
@@ -145,3 +145,47 @@ def test_progress_bar_reports_counts(ray_runtime, local_lake):
     assert summary.completed == 1
     assert "done 1/1" in text and "failed 0" in text and "masters/h" in text
     assert "campaign summary" in text
+
+
+def test_cli_simulate_respects_stored_settings_and_redoes_damaged(ray_runtime, local_lake, capsys):
+    """Issue 15: a complete master at other settings is never skipped silently (npx 8 then
+    10), --variant-name keeps both, --replace overwrites, and a master that `lake verify
+    --repair` marked damaged is redone by the next campaign."""
+    from cli_checks import one_line_error
+    from numcodecs import Zstd
+
+    from infra.app.cli import main
+    from lake import Lake
+
+    url, options = local_lake
+    _ingest(url, options, names=("Si",))
+    simulate = ["--lake", url, "simulate", *TINY_FLAGS, "--num-actors", "1", "--quiet"]
+    assert main(simulate) == 0
+    assert main(simulate) == 0 and "0 complete, 0 failed, 1 already complete" in (
+        capsys.readouterr().out
+    )
+
+    line = one_line_error(capsys, [*simulate, "--npx", "10"])
+    assert "proto-Si/default is already complete at other settings: npx 8 (asked 10)" in line
+    assert "--variant-name" in line and "--replace" in line
+    lk = Lake.open(url, mode="r")
+    assert lk.master_attrs("proto-Si", "default")["npx"] == 8  # nothing was written
+
+    assert main([*simulate, "--npx", "10", "--variant-name", "npx10"]) == 0
+    assert lk.master("proto-Si", "npx10").sizes["row"] == 21
+    assert lk.master("proto-Si", "default").sizes["row"] == 17
+    assert main([*simulate, "--npx", "10", "--replace"]) == 0
+    assert "1 complete, 0 failed" in capsys.readouterr().out
+    assert lk.master("proto-Si", "default").sizes["row"] == 21
+
+    chunk = f"{url}/masters/proto-Si/default/master/c.0.0.0.0"
+    with open(chunk, "rb") as handle:
+        plane = np.frombuffer(Zstd().decode(handle.read()), dtype=np.float32).copy()
+    plane[3] += 1.0
+    with open(chunk, "wb") as handle:
+        handle.write(Zstd().encode(plane.tobytes()))
+    assert main(["--lake", url, "lake", "verify", "--quiet", "--repair"]) == 1
+    assert "redoes them" in capsys.readouterr().out
+    assert main([*simulate, "--npx", "10"]) == 0
+    assert "1 complete, 0 failed" in capsys.readouterr().out
+    assert lk.verify().ok and lk.master_status("proto-Si", "default") == "complete"

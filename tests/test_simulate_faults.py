@@ -23,7 +23,7 @@ def test_killed_actor_is_replaced_and_its_job_retried(local_lake):
     from lake import Lake
 
     url, options = local_lake
-    lk = Lake.open(url, options)
+    lk = Lake.open(url, options, create=True)
     ingest(lk, load_prototypes(only=["Ni", "Si", "Cr3Si"]), progress=False)
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})

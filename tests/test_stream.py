@@ -34,7 +34,7 @@ def _fill(url: str, options: dict) -> list[str]:
     """Material k: Ni planes scaled by (k + 1), so raw intensity identifies the material."""
     from lake import Lake
 
-    lk = Lake.open(url, storage_options=options)
+    lk = Lake.open(url, storage_options=options, create=True)
     ni = _ni_planes()
     for k, (mid, label) in enumerate(LABELS.items()):
         lk.put_structure(
@@ -397,3 +397,25 @@ def test_fused_background_and_normalisation_equal_tensor_ops(operation, normaliz
     if normalize == "zscore":
         inside = fused[:, 22, 22]
         assert inside.abs().max() > 0.01  # not all zeros: the mask keeps the centre
+
+
+def test_a_pc_range_trains_across_fields_of_view():
+    """``pc_range`` draws each pattern's centre uniformly within the ranges (every field of
+    view real microscopes use); it reaches the stream and the stored reading settings."""
+    import torch
+
+    from train.patterns.augment import AugmentConfig, AugmentError, jittered_pcs
+    from train.patterns.reading import PatternReading
+    from train.supervised import SupervisedConfig
+
+    ranges = ((0.4, 0.6), (0.2, 0.5), (0.5, 1.8))
+    pcs = jittered_pcs((0.5, 0.5, 1.7), 2000, 0.0, torch.Generator().manual_seed(0), ranges)
+    for axis, (low, high) in enumerate(ranges):
+        assert low <= pcs[:, axis].min() < low + 0.02 and high - 0.02 < pcs[:, axis].max() <= high
+    config = SupervisedConfig(image_size=32, detector_shape=(32, 32), pc_range=ranges)
+    assert config.stream_config(True).augment.pc_range == ranges
+    assert config.stream_config(False).augment is None
+    stored = PatternReading.from_dict(config.reading([225, 229]).to_dict())
+    assert stored.augment.pc_range == ranges
+    with pytest.raises(AugmentError, match="PCz must be > 0"):
+        AugmentConfig(pc_range=((0.4, 0.6), (0.2, 0.5), (0.0, 1.0)))

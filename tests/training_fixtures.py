@@ -110,7 +110,7 @@ def fill_lake(url: str, storage_options: dict, masters: dict) -> TrainingLake:
     """Write the structures and masters into the lake at ``url``."""
     from lake import Lake
 
-    lake = Lake.open(url, storage_options=storage_options)
+    lake = Lake.open(url, storage_options=storage_options, create=True)
     for mid, element, a_nm, sg, xyz in MATERIALS:
         lake.put_structure(
             mid, cif=_cif(element, a_nm, sg, xyz), attrs=_structure_attrs(element, a_nm, sg, xyz)

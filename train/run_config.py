@@ -67,6 +67,10 @@ class StreamedRunConfig:
     preprocess
         Background correction and normalisation of every pattern (stored with the run, and
         applied by evaluation and prediction).
+    pc_range
+        Train across detector geometries: ((x_low, x_high), (y_low, y_high), (z_low, z_high))
+        Bruker pattern-centre ranges each training pattern's PC is drawn from (None: the
+        paper's detector only; a model then knows one field of view).
     fault
         Testing hook: ``{"rank", "epoch", "step", "marker"}`` kills that worker once.
     """
@@ -90,6 +94,7 @@ class StreamedRunConfig:
     seed: int = 0
     stream_device: str = "cpu"
     preprocess: PreprocessConfig = PreprocessConfig()
+    pc_range: tuple[tuple[float, float], tuple[float, float], tuple[float, float]] | None = None
     fault: dict[str, Any] | None = field(default=None, compare=False)
 
     def refine(self, **changes: Any) -> Self:
@@ -116,7 +121,11 @@ class StreamedRunConfig:
         render_size = self.image_size
         if training and self.augment:
             render_size = round(self.image_size * PAPER_RESIZE / PAPER_CROP)
-            augment = AugmentConfig(crop_size=self.image_size, flip_ud=True, flip_lr=True)
+            augment = AugmentConfig(
+                crop_size=self.image_size, flip_ud=True, flip_lr=True, pc_range=self.pc_range
+            )
+        elif training and self.pc_range is not None:
+            augment = AugmentConfig(pc_range=self.pc_range)
         return StreamConfig(
             label=label_attribute(self.label),
             detector=self.detector(),
@@ -176,6 +185,13 @@ class StreamedRunConfig:
             raise TrainingError(f"{what} lr={self.lr}: must be > 0")
         if not self.variants:
             raise TrainingError(f"{what} variants: name at least one master variant")
+        if self.pc_range is not None:
+            from train.patterns.augment import AugmentConfig, AugmentError
+
+            try:
+                AugmentConfig(pc_range=self.pc_range)
+            except (AugmentError, TypeError, ValueError) as exc:
+                raise TrainingError(f"{what} pc_range: {exc}") from None
         if self.energy != "weighted" and not (
             isinstance(self.energy, int | float) and self.energy > 0
         ):

@@ -8,6 +8,8 @@ the other targets. Each target name maps to one flat structure attribute of the 
 
 from __future__ import annotations
 
+import functools
+
 from train.errors import TrainingError
 
 #: Target name (CLI ``--label``) -> flat structure attribute key in the lake.
@@ -45,3 +47,28 @@ def label_attribute(target: str) -> str:
         return target
     choices = ", ".join(LABEL_TARGETS)
     raise TrainingError(f"label target {target!r}: unknown; choose one of {choices}")
+
+
+@functools.cache
+def _space_group_symbols() -> dict[int, str]:
+    """Space-group number -> Hermann-Mauguin short symbol (spglib's first Hall setting)."""
+    import spglib
+
+    symbols: dict[int, str] = {}
+    for hall in range(1, 531):
+        kind = spglib.get_spacegroup_type(hall)
+        if kind is not None:
+            symbols.setdefault(int(kind.number), str(kind.international_short))
+    return symbols
+
+
+def class_symbol(label: str, value: object) -> str:
+    """How a class reads to a person: the Hermann-Mauguin symbol of a space-group number
+    (``225`` -> ``"Fm-3m"``) for the space-group labels, else the value as text."""
+    if "spacegroup" in str(label):
+        try:
+            number = int(value)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            return str(value)
+        return _space_group_symbols().get(number, str(value))
+    return str(value)

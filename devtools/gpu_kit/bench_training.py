@@ -85,7 +85,7 @@ def build_lake(url: str, npx: int, dmin_nm: float, device: str, simulate: bool) 
 
     from lake import Lake
 
-    lake = Lake.open(url)
+    lake = Lake.open(url, create=True)
     rng = np.random.default_rng(0)
     side = 2 * npx + 1
     for mid, element, a_nm, sg, xyz in CUBIC:

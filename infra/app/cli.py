@@ -17,7 +17,15 @@ from collections.abc import Sequence
 from infra.config import ConfigError, load_config, register_section
 
 #: Packages whose ``cli.register`` adds stage commands, in the order ``--help`` lists them.
-STAGE_MODULES = ("ingest.cli", "simulate.cli", "lake.cli", "infra.app.train_cli")
+STAGE_MODULES = (
+    "ingest.cli",
+    "simulate.cli",
+    "lake.cli",
+    "infra.app.train_cli",
+    "infra.app.bench_cli",
+    "infra.app.runs_cli",
+    "infra.app.model_cli",
+)
 EXIT_USER_ERROR = 2
 
 
@@ -56,13 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
             "predict."
         ),
     )
-    parser.add_argument("--lake", help="lake URL (local path, s3://bucket/prefix, memory://...)")
-    parser.add_argument(
-        "--config", help="config file (default: $EBSDLAKE_CONFIG or ./ebsdlake.toml)"
-    )
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="show debug logs and tracebacks"
-    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _add_global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     lake_sub = None
     for module_name in STAGE_MODULES:
@@ -76,7 +79,45 @@ def build_parser() -> argparse.ArgumentParser:
     from infra.app import commands
 
     commands.register(sub)
+    _global_options_everywhere(parser)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, after_command: bool = False) -> None:
+    """``--lake``, ``--config`` and ``-v``; after a command they default to ``SUPPRESS``, so
+    a value given before the command is kept unless the option is repeated after it."""
+    target: argparse._ActionsContainer = parser
+    extra: dict = {}
+    if after_command:
+        target = parser.add_argument_group("global options (also accepted before the command)")
+        extra = {"default": argparse.SUPPRESS}
+    target.add_argument(
+        "--lake", help="lake URL (local path, s3://bucket/prefix, memory://...)", **extra
+    )
+    target.add_argument(
+        "--config", help="config file (default: $EBSDLAKE_CONFIG or ./ebsdlake.toml)", **extra
+    )
+    target.add_argument(
+        "-v", "--verbose", action="store_true", help="show debug logs and tracebacks", **extra
+    )
+
+
+def _global_options_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Add the global options to every (nested) subcommand, so ``ebsdlake lake ls --lake X``
+    works as ``ebsdlake --lake X lake ls`` does."""
+    seen: set[int] = set()
+
+    def visit(node: argparse.ArgumentParser) -> None:
+        for action in node._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                continue
+            for child in action.choices.values():
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    _add_global_options(child, after_command=True)
+                    visit(child)
+
+    visit(parser)
 
 
 def check_lake_protocol(url: str, where: str) -> None:

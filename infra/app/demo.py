@@ -229,7 +229,7 @@ def run_demo(
     console = console or Console(stderr=False)
     storage_options = storage_options or {}
     seconds: dict[str, float] = {}
-    lake = Lake.open(settings.lake_url, storage_options=storage_options)
+    lake = Lake.open(settings.lake_url, storage_options=storage_options, create=True)
 
     started = _stage(console, "1/4 ingest: prototypes and synthetic cubic crystals")
     ids = _ingest(lake, settings, console)

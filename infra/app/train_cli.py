@@ -1,8 +1,8 @@
-"""``ebsdlake train | evaluate | predict | bench science``: the training side's subcommands.
+"""``ebsdlake train | evaluate | predict``: the training side's subcommands.
 
 ``register(subparsers)`` is called by ``infra.app.cli``; handlers return an exit code and raise
 ``TrainingError`` (a ValueError) for user errors, which infra prints as one line.
-``bench science`` runs the paper's true-vs-disordered experiment (``train.runs.label_comparison``).
+``bench science`` lives in ``infra.app.bench_cli``; ``runs ls|rm`` in ``infra.app.runs_cli``.
 
 ``train`` takes each setting from its flag, else the ``[train]`` key of the configuration, else
 the built-in (paper) default, and checks everything it can (settings, lake, materials, held-out
@@ -19,6 +19,7 @@ from typing import Any
 
 from train.config_section import PAPER_HOLDOUT_FRACTION
 from train.mcd import MCDConfig
+from train.patterns.detector import PC_CONVENTIONS
 from train.supervised import SupervisedConfig
 from train.targets import LABEL_TARGETS
 
@@ -54,6 +55,13 @@ def _target_name(label: str | None) -> str | None:
     return names.get(label, label) if label is not None else None
 
 
+def _pc_range(values: list[float] | None) -> tuple | None:
+    """``--pc-range XL XH YL YH ZL ZH`` as three (low, high) pairs."""
+    if values is None:
+        return None
+    return tuple((values[i], values[i + 1]) for i in (0, 2, 4))
+
+
 def _run_settings(args: argparse.Namespace, mcd: bool) -> dict[str, Any]:
     """Training settings: the flag, else the ``[train]`` key, else left to the config class's
     built-in default (omitted). MCD takes only ``[train]`` keys set explicitly, and has no
@@ -76,6 +84,7 @@ def _run_settings(args: argparse.Namespace, mcd: bool) -> dict[str, Any]:
         "variants": tuple(args.variants),
         "weights_path": args.weights,
         "seed": args.seed,
+        "pc_range": _pc_range(getattr(args, "pc_range", None)),
     }
     if mcd:
         settings["top_n"] = args.top_n
@@ -93,6 +102,17 @@ def _at_least_one(option: str, value: int | None) -> None:
         raise TrainingError(f"{option} {value}: must be >= 1")
 
 
+def _resolve_materials(lake: Any, args: argparse.Namespace) -> None:
+    """``--materials`` and ``--test-ids`` as lake ids (a formula that names one material is
+    accepted; one that names several or none is refused, listing the ids)."""
+    from lake.material_ids import resolve_material_ids
+
+    for option in ("--materials", "--test-ids"):
+        dest = option.removeprefix("--").replace("-", "_")
+        if getattr(args, dest, None):
+            setattr(args, dest, resolve_material_ids(lake, getattr(args, dest), option))
+
+
 def _start_ray(args: argparse.Namespace) -> str | None:
     """Start or join Ray as the ``[ray]`` config says; return the address to pass on."""
     from infra.ray_runtime import ensure_ray
@@ -103,18 +123,21 @@ def _start_ray(args: argparse.Namespace) -> str | None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``train``, ``evaluate``, ``predict`` and ``bench`` to the ``ebsdlake`` parser."""
+    """Add ``train``, ``evaluate`` and ``predict`` to the ``ebsdlake`` parser."""
     train = subparsers.add_parser(
         "train",
         help="train a space-group classifier (supervised k-fold protocol or MCD) on Ray Train",
     )
     train.add_argument(
-        "--label", default=None, choices=sorted(LABEL_TARGETS), help="([train] label)"
-    )
+        "--label", default=None, choices=sorted(LABEL_TARGETS),
+        help="what the network learns ([train] label; paper: spacegroup)",
+    )  # fmt: skip
     train.add_argument(
         "--folds", type=int, default=None, help="CV folds ([train] folds, paper 5; 1: none)"
     )
-    train.add_argument("--epochs", type=int, default=None, help="([train] epochs; MCD 20)")
+    train.add_argument(
+        "--epochs", type=int, default=None, help="passes over the data ([train] epochs; MCD 20)"
+    )
     train.add_argument(
         "--workers", type=int, default=None, help="Ray Train workers ([train] num_workers)"
     )
@@ -125,113 +148,116 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=PAPER_HOLDOUT_FRACTION,
         help=f"share of each label's materials held out (default {PAPER_HOLDOUT_FRACTION})",
     )
-    train.add_argument("--run-id", default=None)
     train.add_argument(
-        "--model", default=None, help="([train] model) resnet18 (supervised), resnet50 (MCD)"
+        "--run-id", default=None, help="name of the run (default: <kind>-<date>-<time>)"
     )
+    train.add_argument(
+        "--model", default=None,
+        help="network ([train] model): resnet18 (supervised), resnet50 (MCD), resnet10 (tests)",
+    )  # fmt: skip
+    train.add_argument("--arch", dest="model", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     train.add_argument("--weights", default=None, help="local ImageNet state dict (.pth)")
-    train.add_argument("--batch-size", type=int, default=None, help="([train] batch_size)")
-    train.add_argument("--image-size", type=int, default=None, help="([train] image_size)")
-    train.add_argument("--lr", type=float, default=None, help="([train] lr; MCD 2e-4)")
-    train.add_argument("--steps-per-epoch", type=int, default=None)
+    train.add_argument(
+        "--batch-size", type=int, default=None, help="patterns per step ([train] batch_size)"
+    )
+    train.add_argument(
+        "--image-size", type=int, default=None, help="network input px ([train] image_size)"
+    )
+    train.add_argument(
+        "--lr", type=float, default=None, help="learning rate ([train] lr; MCD 2e-4)"
+    )
+    train.add_argument(
+        "--steps-per-epoch", type=int, default=None,
+        help="steps per epoch (default: from --patterns-per-material)",
+    )  # fmt: skip
     train.add_argument(
         "--patterns-per-material",
         type=int,
         default=SUPERVISED.patterns_per_material,
         help="projections per training material and epoch (sets the epoch length)",
     )
-    train.add_argument("--variants", nargs="+", default=["default"])
-    train.add_argument("--materials", nargs="+", default=None, help="material ids (default all)")
-    train.add_argument("--test-ids", nargs="+", default=None, help="held-out material ids")
+    train.add_argument(
+        "--variants", nargs="+", default=["default"], metavar="VARIANT",
+        help="B-factor variants of each master to train on (default)",
+    )  # fmt: skip
+    train.add_argument(
+        "--materials", nargs="+", default=None, metavar="ID",
+        help="material ids or formulas that name one material (default: all)",
+    )  # fmt: skip
+    train.add_argument(
+        "--test-ids", nargs="+", default=None, metavar="ID",
+        help="held-out material ids or formulas (default: --holdout-fraction of each label)",
+    )  # fmt: skip
     train.add_argument("--mcd", action="store_true", help="MCD domain adaptation")
-    train.add_argument("--target", nargs="+", default=[], metavar="PATH[=LABEL]")
+    train.add_argument(
+        "--target", nargs="+", default=[], metavar="PATH[=LABEL]",
+        help="MCD target patterns (file or image folder), optionally with their phase label",
+    )  # fmt: skip
     train.add_argument(
         "--top-n", type=int, default=MCD.top_n, help="MCD target patterns kept per phase"
     )
     train.add_argument("--runs", type=int, default=1, help="MCD ensemble size (paper 30)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0, help="seed of splits and sampling (0)")
+    train.add_argument(
+        "--pc-range",
+        nargs=6,
+        type=float,
+        metavar=("XL", "XH", "YL", "YH", "ZL", "ZH"),
+        help="train across detector geometries: Bruker pattern-centre ranges drawn per pattern "
+        "(e.g. 0.4 0.6 0.2 0.5 0.5 1.8); default the paper's detector only",
+    )
     train.set_defaults(func=train_handler)
 
     evaluate = subparsers.add_parser(
         "evaluate", help="accuracy, per-class/per-material accuracy and confusion matrix of runs"
     )
-    evaluate.add_argument("runs", nargs="+", metavar="RUN")
-    evaluate.add_argument("--test-ids", nargs="+", default=None)
-    evaluate.add_argument("--patterns-per-material", type=int, default=100)
+    evaluate.add_argument("runs", nargs="+", metavar="RUN", help="run ids (`ebsdlake runs ls`)")
+    evaluate.add_argument(
+        "--test-ids", nargs="+", default=None, metavar="ID",
+        help="materials to test on (default: the run's held-out materials)",
+    )  # fmt: skip
+    evaluate.add_argument(
+        "--patterns-per-material", type=int, default=100,
+        help="projections per test material (100)",
+    )  # fmt: skip
     evaluate.add_argument("--ensemble", action="store_true", help="majority vote of MCD runs")
     evaluate.set_defaults(func=evaluate_handler)
 
     predict = subparsers.add_parser(
         "predict", help="label experimental patterns (CSV; phase map PNG for scans)"
     )
-    predict.add_argument("run", metavar="RUN")
-    predict.add_argument("files", nargs="+", metavar="FILE")
+    predict.add_argument(
+        "run", metavar="RUN", nargs="?", help="run id (`ebsdlake runs ls`); omit with --model"
+    )
+    predict.add_argument(
+        "files", nargs="+", metavar="FILE",
+        help="EBSD pattern files (any kikuchipy format), images, or folders of images",
+    )  # fmt: skip
     predict.add_argument("--out", default="predictions", help="output folder")
+    predict.add_argument(
+        "--model", default=None, metavar="NAME",
+        help="a model package (shipped name or folder, `ebsdlake model ls`) instead of RUN",
+    )  # fmt: skip
+    predict.add_argument(
+        "--pc",
+        nargs=3,
+        type=float,
+        metavar=("X", "Y", "Z"),
+        help="pattern centre of the recording (default: what the file carries; none: centre crop)",
+    )
+    predict.add_argument(
+        "--pc-convention",
+        default="bruker",
+        choices=PC_CONVENTIONS,
+        help="convention of --pc (bruker; tsl/edax; oxford; emsoft: xpc, ypc in px, L in um)",
+    )
+    predict.add_argument(
+        "--detector-tilt", type=float, default=0.0, help="detector tilt with --pc, degrees"
+    )
+    predict.add_argument(
+        "--sample-tilt", type=float, default=70.0, help="sample tilt with --pc, degrees"
+    )
     predict.set_defaults(func=predict_handler)
-
-    _register_bench(subparsers)
-
-
-def _register_bench(subparsers: argparse._SubParsersAction) -> None:
-    """``ebsdlake bench science``: the paper's experiment on a lake, written as a table."""
-    bench = subparsers.add_parser("bench", help="the paper's experiment at any scale")
-    kinds = bench.add_subparsers(dest="bench", metavar="BENCH", required=True)
-    science = kinds.add_parser(
-        "science",
-        help="true vs disordered labels: k-fold CV + held-out test per label, results table",
-        description=(
-            "Run the supervised protocol (grouped k-fold CV, final model, held-out materials "
-            "shared by every label) once per label target and write results.md / results.csv. "
-            "Defaults are the paper's (ResNet18, 224 px, batch 128, SGD lr 1e-3, 5 folds)."
-        ),
-    )
-    science.add_argument(
-        "--labels", nargs="+", default=["spacegroup", "disordered_spacegroup"],
-        choices=sorted(LABEL_TARGETS), metavar="LABEL",
-        help="label targets (spacegroup disordered_spacegroup)",
-    )  # fmt: skip
-    science.add_argument("--folds", type=int, default=5, help="CV folds (5)")
-    science.add_argument("--holdout-fraction", type=float, default=0.2, help="(0.2)")
-    science.add_argument("--epochs", type=int, default=10, help="(10)")
-    science.add_argument("--arch", default="resnet18", help="resnet18 (or resnet10 for tests)")
-    science.add_argument("--image-size", type=int, default=224, help="network input px (224)")
-    science.add_argument(
-        "--detector-size", type=int, default=240, help="projected side before the crop (240)"
-    )
-    science.add_argument("--batch-size", type=int, default=128, help="(128)")
-    science.add_argument("--lr", type=float, default=1e-3, help="SGD learning rate (1e-3)")
-    science.add_argument("--lr-step-epochs", type=int, default=7, help="lr x0.9 every N (7)")
-    science.add_argument("--steps-per-epoch", type=int, default=None)
-    science.add_argument("--patterns-per-material", type=int, default=100, help="(100)")
-    science.add_argument("--variants", nargs="+", default=["default"])
-    science.add_argument("--workers", type=int, default=1, help="Ray Train workers (1)")
-    science.add_argument("--gpu", action="store_true", help="one GPU per worker")
-    science.add_argument("--seed", type=int, default=0)
-    science.add_argument("--run-prefix", default="science", help="run ids <prefix>-<label>")
-    science.add_argument("--out", required=True, help="folder for results.md and results.csv")
-    science.set_defaults(func=science_handler)
-
-
-def science_handler(args: argparse.Namespace) -> int:
-    """``ebsdlake bench science``: one protocol per label on a shared held-out set."""
-    from train.runs.label_comparison import results_table, run_science
-
-    config = SUPERVISED.refine(
-        arch=args.arch, epochs=args.epochs, image_size=args.image_size,
-        detector_shape=(args.detector_size, args.detector_size), batch_size=args.batch_size,
-        lr=args.lr, lr_step_epochs=args.lr_step_epochs, steps_per_epoch=args.steps_per_epoch,
-        patterns_per_material=args.patterns_per_material, variants=tuple(args.variants),
-        num_workers=args.workers, use_gpu=args.gpu, seed=args.seed,
-    )  # fmt: skip
-    config.validate()
-    address = _start_ray(args)
-    rows = run_science(
-        args.lake, args.storage_options, config, args.labels, args.out, folds=args.folds,
-        holdout_fraction=args.holdout_fraction, run_prefix=args.run_prefix, ray_address=address,
-    )  # fmt: skip
-    print(results_table(rows), end="")
-    print(f"wrote {args.out}/results.md and results.csv")
-    return 0
 
 
 def _run_id(args: argparse.Namespace, kind: str) -> str:
@@ -257,6 +283,7 @@ def train_handler(args: argparse.Namespace) -> int:
     _at_least_one("--folds", folds)
     run_id = _run_id(args, "supervised")
     lake = open_lake(args.lake, args.storage_options)
+    _resolve_materials(lake, args)
     plan_protocol(lake, config, run_id, folds, args.holdout_fraction, args.materials, args.test_ids)
     address = _start_ray(args)
     summary = run_protocol(
@@ -286,6 +313,7 @@ def _train_mcd(args: argparse.Namespace) -> int:
     config = MCDConfig(**_run_settings(args, mcd=True))
     config.validate()
     lake = open_lake(args.lake, args.storage_options)
+    _resolve_materials(lake, args)
     if args.materials:
         check_materials(lake, args.materials, config.variants, "--materials")
     sources = args.materials or trainable_materials(lake, config.variants)
@@ -320,6 +348,10 @@ def evaluate_handler(args: argparse.Namespace) -> int:
     from train.runs.scores import mean_interval
 
     _at_least_one("--patterns-per-material", args.patterns_per_material)
+    if args.test_ids:
+        from train.runs.run import open_lake
+
+        _resolve_materials(open_lake(args.lake, args.storage_options), args)
     if args.ensemble:
         _print_summary(ensemble_vote(args.lake, args.storage_options, args.runs))
         return 0
@@ -350,33 +382,53 @@ def evaluate_handler(args: argparse.Namespace) -> int:
 
 
 def predict_handler(args: argparse.Namespace) -> int:
-    """``ebsdlake predict RUN FILE...``: CSV (and a phase map for scans) per file.
+    """``ebsdlake predict RUN FILE...`` or ``predict --model NAME FILE...``: CSV (and a phase
+    map for scans) per file, and one summary line per file.
 
     Each file's results are written as soon as it is predicted; a file that cannot be read is
     reported (one line at the end, exit code 2) without losing the others' results.
     """
-    from collections import Counter
-
     from train.errors import TrainingError
-    from train.runs.predict import Prediction, check_inputs, iter_predictions, write_prediction
+    from train.patterns.scan_geometry import GivenGeometry
+    from train.runs.inference import load_model
+    from train.runs.predict import (
+        Prediction,
+        check_inputs,
+        iter_predictions,
+        predict_loaded,
+        summary_line,
+        write_prediction,
+    )
 
-    check_inputs(args.files, args.out)
+    model, files = getattr(args, "model", None), list(args.files)
+    if model is not None and args.run is not None:
+        files.insert(0, args.run)  # with --model every positional argument is a file
+    if model is None and args.run is None:
+        raise TrainingError("predict: give a RUN id or --model NAME before the files")
+    check_inputs(files, args.out)
+    given = None
+    if getattr(args, "pc", None) is not None:
+        given = GivenGeometry(
+            tuple(args.pc), args.pc_convention, args.detector_tilt, args.sample_tilt
+        )
     failures = []
-    for prediction in iter_predictions(args.lake, args.storage_options, args.run, args.files):
+    if model is not None:
+        predictions = predict_loaded(load_model(model), files, given)
+    else:
+        predictions = iter_predictions(args.lake, args.storage_options, args.run, files, given)
+    for prediction in predictions:
         if not isinstance(prediction, Prediction):
             failures.append(str(prediction))
             continue
         written = write_prediction(prediction, args.out)
-        label, count = Counter(prediction.predicted).most_common(1)[0]
-        total = len(prediction.predicted)
         print(
-            f"{prediction.source}: {total} patterns, most predicted {label} ({count}/{total}); "
+            f"{summary_line(prediction)}; {prediction.geometry_note}; "
             f"wrote {', '.join(str(p) for p in written)}"
         )
     if failures:
-        done = len(args.files) - len(failures)
+        done = len(files) - len(failures)
         raise TrainingError(
-            f"{len(failures)} of {len(args.files)} inputs not predicted"
+            f"{len(failures)} of {len(files)} inputs not predicted"
             f"{f' (the other {done} are written)' if done else ''}: {'; '.join(failures)}"
         )
     return 0

@@ -27,7 +27,7 @@ def test_bench_ingest_throughput(tmp_path):
     synthetic = list(generate(groups, per_group=1, seed=0, on_reject=lambda *a: None))
     syn_s = time.perf_counter() - start
 
-    lake = Lake.open(str(tmp_path / "lake"))
+    lake = Lake.open(str(tmp_path / "lake"), create=True)
     start = time.perf_counter()
     report = ingest(lake, synthetic, progress=False)
     write_s = time.perf_counter() - start

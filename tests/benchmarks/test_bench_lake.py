@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import zarr
 from conftest import synthetic_master
+from numcodecs import Zstd
 from timing import best_interleaved_seconds
 from zarr.codecs import BloscCodec, BloscShuffle, ZstdCodec
 
@@ -136,7 +137,7 @@ def test_codec_and_chunk_choice(tmp_path):
 
 def _raw_and_lake(url: str, options: dict, master: np.ndarray) -> dict[str, float]:
     fs, root = fsspec.url_to_fs(url, **options)
-    lk = Lake.open(url, storage_options=options)
+    lk = Lake.open(url, storage_options=options, create=True)
     energies = np.linspace(10.0, 20.0, master.shape[0])
     weights = np.ones(master.shape[0])
     raw_bytes = master.tobytes()
@@ -197,3 +198,48 @@ def test_throughput_vs_raw(where, request):
         if key.endswith("ratio"):
             print(f"  lake/raw throughput, {key[:-6]:14s} = {value:.2f}")
     assert all(figures[k] > 0 for k in figures if k.endswith("ratio"))
+
+
+def test_checksum_cost_on_reads(local_lake):
+    """What the CRC-32C check of every chunk costs a read (issue 15): the check alone against
+    a whole checked read of a paper-sized master (zstd, local disk), and against decoding."""
+    from lake.chunk_io import read_planes
+    from lake.encoding import crc32c_of
+    from lake.masters import open_complete
+
+    url, _ = local_lake
+    master = synthetic_master(5, **PAPER_SHAPE)
+    lk = Lake.open(url, create=True)
+    energies = np.linspace(10.0, 20.0, master.shape[0])
+    lk.write_master("bench", "exact", master, energies, np.ones(master.shape[0]), {"npx": 300})
+    folder = Path(url) / "masters/bench/exact/master"
+    encoded = [(folder / f"c.{e}.0.0.0").read_bytes() for e in range(master.shape[0])]
+    out = np.empty_like(master)
+
+    def decode_only() -> None:
+        for e, blob in enumerate(encoded):
+            Zstd().decode(blob, out=memoryview(out[e]).cast("B"))
+
+    _, array = open_complete(lk._handle, "bench", "exact", "master")
+
+    figures = best_interleaved_seconds(
+        {
+            "checked read s": lambda: lk.master("bench", "exact").values,
+            "unchecked read s": lambda: read_planes(array, slice(None)),
+            "decode only s": decode_only,
+            "crc only s": lambda: [crc32c_of(plane) for plane in master],
+        },
+        REPEATS,
+    )
+    mb = master.nbytes / 1e6
+    print(
+        f"\n[lake] CRC-32C on reads: {mb:.1f} MB master (11x2x601x601 float32), best of {REPEATS}"
+    )
+    for key, value in figures.items():
+        print(f"  {key:16s} {value * 1e3:8.2f} ms  ({mb / value:7.0f} MB/s)")
+    overhead = figures["checked read s"] / figures["unchecked read s"]
+    print(f"  checked / unchecked read = {overhead:.3f}")
+    share = figures["crc only s"] / figures["checked read s"]
+    print(f"  crc / checked read = {share:.3f}   crc / decode = "
+          f"{figures['crc only s'] / figures['decode only s']:.3f}")  # fmt: skip
+    assert 0 < share < 1

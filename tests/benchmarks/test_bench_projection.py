@@ -54,7 +54,7 @@ def bench_lake(tmp_path_factory) -> tuple[str, list[str]]:
     with h5py.File(NI) as f:
         ni = np.stack([f["EMData/EBSDmaster/mLPNH"][0, 0], f["EMData/EBSDmaster/mLPSH"][0, 0]])
     url = str(tmp_path_factory.mktemp("bench") / "lake")
-    lk = Lake.open(url)
+    lk = Lake.open(url, create=True)
     ids = [f"b-{k}" for k in range(6)]
     for k, mid in enumerate(ids):
         lk.put_structure(mid, cif="data_b", attrs={"disordered_spacegroup_number": 221 + k % 3})

@@ -30,7 +30,7 @@ def test_farm_vs_plain_loop(tmp_path):
 
     cpus = 2
     url = str(tmp_path / "lake")
-    lk = Lake.open(url)
+    lk = Lake.open(url, create=True)
     ingest(lk, load_prototypes(only=MATERIALS), progress=False)
     ids = lk.structure_ids()
     jobs = plan_jobs(lk, ids, n_random_variants=1).jobs

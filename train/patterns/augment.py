@@ -41,6 +41,11 @@ class AugmentConfig:
         (low, high) range of a Gaussian detector blur sigma in pixels (None: off).
     pc_jitter
         Standard deviation of a Gaussian jitter added to (PCx, PCy, PCz), as fractions (0: off).
+    pc_range
+        ((x_low, x_high), (y_low, y_high), (z_low, z_high)): each pattern's pattern centre
+        (Bruker fractions) is drawn uniformly from these ranges before any jitter, so a model
+        sees the fields of view real microscopes use (PCz 0.5-0.7 in many labs, ~1.7 in the
+        paper's). None: the detector's own PC.
     contrast_range
         (low, high) range of a multiplicative contrast around the pattern mean (None: off).
     gamma_range
@@ -56,6 +61,7 @@ class AugmentConfig:
     dose_e_per_px: float | None = None
     blur_sigma_px: tuple[float, float] | None = None
     pc_jitter: float = 0.0
+    pc_range: tuple[tuple[float, float], tuple[float, float], tuple[float, float]] | None = None
     contrast_range: tuple[float, float] | None = None
     gamma_range: tuple[float, float] | None = None
     binning_factors: tuple[int, ...] = (1,)
@@ -73,6 +79,15 @@ class AugmentConfig:
                 raise AugmentError(
                     f"AugmentConfig.{name}={rng}: need (low, high), 0 <= low <= high"
                 )
+        if self.pc_range is not None:
+            bounds = tuple(tuple(float(v) for v in pair) for pair in self.pc_range)
+            if len(bounds) != 3 or any(len(b) != 2 or b[0] > b[1] for b in bounds):
+                raise AugmentError(
+                    f"AugmentConfig.pc_range={self.pc_range}: need three (low, high) pairs"
+                )
+            if bounds[2][0] <= 0:
+                raise AugmentError(f"AugmentConfig.pc_range={self.pc_range}: PCz must be > 0")
+            object.__setattr__(self, "pc_range", bounds)
         if not self.binning_factors or min(self.binning_factors) < 1:
             raise AugmentError(f"AugmentConfig.binning_factors={self.binning_factors}: need >= 1")
 
@@ -87,13 +102,24 @@ class AugmentConfig:
 
 
 def jittered_pcs(
-    pc: tuple[float, float, float], n: int, jitter: float, generator: torch.Generator
+    pc: tuple[float, float, float],
+    n: int,
+    jitter: float,
+    generator: torch.Generator,
+    pc_range: tuple[tuple[float, float], ...] | None = None,
 ) -> np.ndarray | None:
-    """(n, 3) PCs around ``pc`` with Gaussian ``jitter`` (fractions), or None if off."""
-    if jitter <= 0:
+    """(n, 3) PCs: drawn uniformly from ``pc_range`` (else ``pc``), plus Gaussian ``jitter``
+    (fractions); None when both are off."""
+    if jitter <= 0 and pc_range is None:
         return None
-    noise = torch.randn((n, 3), generator=generator, dtype=torch.float64).numpy() * jitter
-    out = np.asarray(pc, dtype=np.float64)[None] + noise
+    if pc_range is None:
+        out = np.repeat(np.asarray(pc, dtype=np.float64)[None], n, axis=0)
+    else:
+        low, high = np.asarray(pc_range, dtype=np.float64).T
+        uniform = torch.rand((n, 3), generator=generator, dtype=torch.float64).numpy()
+        out = low + uniform * (high - low)
+    if jitter > 0:
+        out = out + torch.randn((n, 3), generator=generator, dtype=torch.float64).numpy() * jitter
     out[:, 2] = np.maximum(out[:, 2], 0.05)
     return out
 

@@ -49,7 +49,8 @@ def render_batch(spec: BatchSpec, projector: Projector, *masters: np.ndarray) ->
     quats = sample_so3(n, np.random.default_rng([spec.seed, 1]))
     pcs = None
     if cfg.augment is not None:
-        pcs = jittered_pcs(projector.detector.pc, n, cfg.augment.pc_jitter, gen)
+        augment = cfg.augment
+        pcs = jittered_pcs(projector.detector.pc, n, augment.pc_jitter, gen, augment.pc_range)
     x = _project_groups(projector, masters, spec.material_slot, quats, pcs)
     if cfg.augment is not None:
         x = degrade(x, cfg.augment, gen)

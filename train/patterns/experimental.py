@@ -9,6 +9,8 @@ Q, via kikuchipy), as Yan et al. 2025 kept the 100 best per phase.
 
 from __future__ import annotations
 
+import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from train.patterns.errors import PatternError, one_line
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 MIN_PATTERN_PX = 16
 """Smallest pattern side accepted (smaller ones carry no usable Kikuchi bands)."""
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -78,12 +81,9 @@ def read_patterns(path: str | Path) -> PatternSet:
         return _read_image_folder(path)
     if not path.is_file():
         raise PatternError(f"patterns {path}: no such file or folder")
-    import kikuchipy as kp
-
-    try:
-        signal = kp.load(str(path), lazy=False)
-    except Exception as exc:  # kikuchipy raises many types for unsupported files
-        raise PatternError(f"patterns {path}: not a readable EBSD file ({one_line(exc)})") from None
+    if path.suffix.lower() in IMAGE_SUFFIXES:  # one image reads as a folder of one
+        return PatternSet(np.stack([_read_image(path)]), (1,), str(path))
+    signal = _load_signal(path)
     if isinstance(signal, list):
         signal = signal[0]
     data = np.asarray(signal.data, dtype=np.float32)
@@ -92,6 +92,68 @@ def read_patterns(path: str | Path) -> PatternSet:
     _check_pattern_shape(path, data.shape[-2:])
     nav_shape = tuple(data.shape[:-2]) or (1,)
     return PatternSet(data.reshape(-1, *data.shape[-2:]), nav_shape, str(path))
+
+
+def _load_signal(path: Path):
+    """kikuchipy's signal of ``path``; its warnings go to the debug log (``-v``), and a file
+    it cannot read is one :class:`PatternError` naming the file and what it holds."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        import kikuchipy as kp
+
+        try:
+            signal = kp.load(str(path), lazy=False)
+        except Exception as exc:  # kikuchipy raises many types for unsupported files
+            raise _unreadable(path, exc) from None
+    for warning in caught:
+        _log.debug("kikuchipy on %s: %s", path, one_line(warning.message))
+    return signal
+
+
+#: What a file starting with these bytes is (what a name's suffix may not say).
+_SIGNATURES = (
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"BM", "a BMP image"),
+)
+_HDF5_SUFFIXES = (".h5", ".hdf5", ".h5ebsd", ".h5oina", ".oh5")
+
+
+def _file_kind(path: Path) -> str:
+    """What ``path`` holds, from its first bytes: a known signature, text, empty or unknown."""
+    with path.open("rb") as handle:
+        head = handle.read(512)
+    if not head:
+        return "nothing (empty file)"
+    for signature, kind in _SIGNATURES:
+        if head.startswith(signature):
+            return kind
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "data of an unknown format"
+    return "text"
+
+
+def _unreadable(path: Path, exc: Exception) -> PatternError:
+    """One line naming ``path`` and why kikuchipy cannot read it (no install advice for
+    plugins, no "please report": the file is what is wrong)."""
+    kind = _file_kind(path)
+    suffix = path.suffix.lower()
+    if suffix in _HDF5_SUFFIXES and kind != "an HDF5 file":
+        return PatternError(f"patterns {path}: named {suffix} but holds {kind}, not HDF5")
+    if kind.endswith("image"):
+        return PatternError(
+            f"patterns {path}: holds {kind} but is named {suffix or 'without a suffix'}; "
+            f"rename it to one of {'/'.join(IMAGE_SUFFIXES)}"
+        )
+    reason = one_line(exc)
+    if "pip install" in reason or "please report" in reason:
+        reason = "not a format kikuchipy reads"
+    return PatternError(f"patterns {path}: not a readable EBSD file ({kind}: {reason})")
 
 
 def _read_image_folder(folder: Path) -> PatternSet:

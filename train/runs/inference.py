@@ -2,13 +2,19 @@
 
 Supervised runs store one ResNet (``model``); MCD runs store a generator and two heads, whose
 softmax outputs are averaged. Either way :class:`LoadedRun` maps (N, 1, S, S) pre-processed
-patterns to class probabilities (N, C), in the order of ``classes``, and carries the run's
+patterns to class probabilities (N, C), in the order of ``classes``, calibrated by the run's
+``calibration.json`` when it has one, and carries the run's
 :class:`~train.patterns.reading.PatternReading` so patterns are read the way it was trained.
+
+A run is loaded from a lake (:func:`load_run`) or from a model package folder
+(:func:`load_model`: a path, or the name of a package shipped in ``train/shipped_models/``).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,10 +22,21 @@ from torch import nn
 
 from train.errors import TrainingError, one_line
 from train.models import build_classifier, build_mcd_networks
+from train.patterns.errors import PatternError
 from train.patterns.reading import PatternReading
-from train.runs.run import CLASSES_FILE, CONFIG_FILE, MODEL_FILE, Run
+from train.runs.calibration import DEFAULT_THRESHOLD, Calibration
+from train.runs.run import (
+    CALIBRATION_FILE,
+    CLASSES_FILE,
+    CONFIG_FILE,
+    MODEL_FILE,
+    READING_FILE,
+    Run,
+)
 
 RUN_KINDS = ("supervised", "mcd")
+SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "shipped_models"
+"""Model packages shipped with ebsdlake (``train/shipped_models/<NAME>/``), used by name."""
 
 
 class ClassProbabilities(nn.Module):
@@ -68,7 +85,10 @@ class LoadedRun:
     reading
         How the run reads a pattern (pre-processing, detector, input size).
     model
-        Module mapping (N, 1, S, S) patterns to probabilities (N, C), in eval mode.
+        Module mapping (N, 1, S, S) patterns to raw probabilities (N, C), in eval mode.
+    calibration
+        The run's temperature and threshold (None: uncalibrated, ``T = 1`` and
+        :data:`~train.runs.calibration.DEFAULT_THRESHOLD`).
     """
 
     run_id: str
@@ -77,6 +97,12 @@ class LoadedRun:
     config: dict[str, Any]
     reading: PatternReading
     model: nn.Module
+    calibration: Calibration | None = None
+
+    @property
+    def threshold(self) -> float:
+        """Top probability at and above which a call is confident."""
+        return self.calibration.threshold if self.calibration else DEFAULT_THRESHOLD
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -84,11 +110,19 @@ class LoadedRun:
         return self.config["config"]
 
     @torch.no_grad()
-    def probabilities(self, patterns: torch.Tensor, chunk: int = 64) -> torch.Tensor:
-        """Class probabilities (N, C) of prepared patterns, computed in chunks on the CPU."""
+    def raw_probabilities(self, patterns: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+        """The network's class probabilities (N, C) before calibration, in chunks on the CPU."""
         if len(patterns) == 0:
             return torch.zeros((0, len(self.classes)))
         return torch.cat([self.model(part) for part in torch.split(patterns, chunk)])
+
+    def probabilities(self, patterns: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+        """Calibrated class probabilities (N, C): the run's temperature applied, if it has one
+        (the most probable class never changes)."""
+        raw = self.raw_probabilities(patterns, chunk)
+        if self.calibration is None or len(raw) == 0:
+            return raw
+        return torch.from_numpy(self.calibration.apply(raw.numpy()))
 
 
 def load_run(lake, run_id: str) -> LoadedRun:
@@ -102,31 +136,115 @@ def load_run(lake, run_id: str) -> LoadedRun:
     """
     run = Run(lake, run_id).require()
     config = run.config
-    kind, arch = _checked_config(run_id, config)
     classes = run.classes
     reading = run.reading()
-    state = run.model_state()
+    calibration = None
+    if run.has(CALIBRATION_FILE):
+        where = f"run {run_id!r}: {CALIBRATION_FILE}"
+        calibration = Calibration.from_dict(run.get_json(CALIBRATION_FILE), where)
+    return _loaded(
+        run_id, f"run {run_id!r}", config, classes, reading, run.model_state(), calibration
+    )
+
+
+def load_model(name_or_path: str | Path) -> LoadedRun:
+    """A model package: the folder at ``name_or_path``, else the shipped package of that name.
+
+    Raises
+    ------
+    TrainingError
+        One line naming the model and the file at fault (no such folder or shipped name, a
+        missing or invalid file, weights that do not fit).
+    """
+    folder = Path(name_or_path)
+    if not folder.is_dir():
+        shipped = SHIPPED_MODELS / str(name_or_path)
+        if "/" in str(name_or_path) or not shipped.is_dir():
+            names = ", ".join(shipped_model_names()) or "none"
+            raise TrainingError(
+                f"model {str(name_or_path)!r}: no such model folder and no shipped model of that "
+                f"name (shipped: {names})"
+            )
+        folder = shipped
+    where = f"model {str(folder)!r}"
+    config, classes, reading_data = (
+        _package_json(folder, name) for name in (CONFIG_FILE, CLASSES_FILE, READING_FILE)
+    )
+    if not isinstance(config, dict):
+        raise TrainingError(f"{where}: {CONFIG_FILE} is not a JSON object")
+    if not isinstance(classes, list) or len(classes) < 2:
+        raise TrainingError(f"{where}: {CLASSES_FILE} is not a list of two or more labels")
+    try:
+        reading = PatternReading.from_dict(reading_data, f"{where}: {READING_FILE}")
+    except PatternError as exc:
+        raise TrainingError(str(exc)) from None
+    calibration = None
+    if (folder / CALIBRATION_FILE).is_file():
+        calibration = Calibration.from_dict(
+            _package_json(folder, CALIBRATION_FILE), f"{where}: {CALIBRATION_FILE}"
+        )
+    try:
+        state = torch.load(folder / MODEL_FILE, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise TrainingError(f"{where}: lacks {MODEL_FILE}") from None
+    except Exception as exc:  # torch raises many types for a truncated or foreign file
+        raise TrainingError(f"{where}: {MODEL_FILE} is unreadable ({one_line(exc)})") from None
+    return _loaded(folder.name, where, config, classes, reading, state, calibration)
+
+
+def shipped_model_names() -> list[str]:
+    """Names of the model packages shipped in ``train/shipped_models/``."""
+    if not SHIPPED_MODELS.is_dir():
+        return []
+    return sorted(p.name for p in SHIPPED_MODELS.iterdir() if (p / MODEL_FILE).is_file())
+
+
+def _package_json(folder: Path, name: str) -> Any:
+    """One JSON file of a model package; a :class:`TrainingError` when missing or invalid."""
+    try:
+        return json.loads((folder / name).read_text())
+    except FileNotFoundError:
+        raise TrainingError(f"model {str(folder)!r}: lacks {name}") from None
+    except ValueError as exc:
+        raise TrainingError(
+            f"model {str(folder)!r}: {name} is not valid JSON ({one_line(exc)})"
+        ) from None
+
+
+def _loaded(
+    run_id: str,
+    where: str,
+    config: dict[str, Any],
+    classes: list,
+    reading: PatternReading,
+    state: Any,
+    calibration: Calibration | None,
+) -> LoadedRun:
+    """Rebuild the network of a run's files (``where`` names it in errors)."""
+    kind, arch = _checked_config(where, config)
+    if not isinstance(state, dict):
+        raise TrainingError(f"{where}: {MODEL_FILE} holds no dict of state dicts")
     try:
         model = probability_network(kind, arch, len(classes), state)
     except TrainingError as exc:
-        raise TrainingError(f"run {run_id!r}: {CONFIG_FILE}: {exc}") from None
+        raise TrainingError(f"{where}: {CONFIG_FILE}: {exc}") from None
     except (KeyError, RuntimeError, TypeError, AttributeError) as exc:
         raise TrainingError(
-            f"run {run_id!r}: {MODEL_FILE} does not fit {CONFIG_FILE} and {CLASSES_FILE} "
+            f"{where}: {MODEL_FILE} does not fit {CONFIG_FILE} and {CLASSES_FILE} "
             f"({one_line(exc, 200)})"
         ) from None
-    return LoadedRun(run_id, kind, list(classes), config, reading, model)
+    return LoadedRun(run_id, kind, list(classes), config, reading, model, calibration)
 
 
-def _checked_config(run_id: str, config: dict[str, Any]) -> tuple[str, str]:
+def _checked_config(where: str, config: dict[str, Any]) -> tuple[str, str]:
     """``(kind, arch)`` of a run's ``config.json``; :class:`TrainingError` naming what lacks."""
     settings = config.get("config")
     if not isinstance(settings, dict):
-        raise TrainingError(f"run {run_id!r}: {CONFIG_FILE} lacks 'config'")
+        raise TrainingError(f"{where}: {CONFIG_FILE} lacks 'config'")
     for key, kind in (("arch", str), ("image_size", int)):
         if not isinstance(settings.get(key), kind):
-            raise TrainingError(f"run {run_id!r}: {CONFIG_FILE} lacks 'config.{key}'")
+            raise TrainingError(f"{where}: {CONFIG_FILE} lacks 'config.{key}'")
     kind = config.get("kind", "supervised")
     if kind not in RUN_KINDS:
-        raise TrainingError(f"run {run_id!r}: unknown run kind {kind!r} in {CONFIG_FILE}")
+        raise TrainingError(f"{where}: unknown run kind {kind!r} in {CONFIG_FILE}")
     return kind, settings["arch"]

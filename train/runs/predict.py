@@ -1,82 +1,93 @@
 """Prediction: label experimental patterns with a trained run.
 
 Patterns are read like MCD targets (kikuchipy formats or an image folder), pre-processed with the
-pre-processing and input size the run was trained with (its ``reading.json``). For each file: a CSV with the predicted label and every class probability per pattern, and
-for a 2-D scan a phase map PNG.
+pre-processing and input size the run was trained with (its ``reading.json``), and scored with
+the run's calibration (its ``calibration.json``: temperature and uncertainty threshold). The
+outputs (CSV per file, phase map PNG per scan, summary line) are written by
+:mod:`train.runs.prediction_outputs`, whose names this module re-exports.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import dataclasses
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from train.errors import TrainingError
 from train.patterns.errors import PatternError
-from train.patterns.experimental import prepare_patterns, read_patterns
+from train.patterns.experimental import image_quality, read_patterns
+from train.patterns.network_input import network_input
+from train.patterns.scan_geometry import GivenGeometry, read_scan_geometry
 from train.runs.inference import LoadedRun, load_run
+from train.runs.prediction_outputs import (
+    Prediction,
+    phase_map_png,
+    predictions_csv,
+    summary_line,
+    write_prediction,
+)
+from train.runs.prediction_outputs import out_folder as _out_folder
 from train.runs.run import open_lake
 
+__all__ = [
+    "Prediction",
+    "annotated",
+    "check_inputs",
+    "iter_predictions",
+    "phase_map_png",
+    "predict_file",
+    "predict_files",
+    "predict_loaded",
+    "predictions_csv",
+    "summary_line",
+    "write_prediction",
+]
 
-@dataclass
-class Prediction:
-    """Predictions of one run for one pattern file.
 
-    Attributes
-    ----------
-    run_id, source
-        The run used and the file read.
-    nav_shape
-        Scan shape (rows, cols) or ``(N,)``.
-    classes
-        Label values in probability-column order.
-    probabilities
-        float32 (N, C).
+def predict_file(
+    loaded: LoadedRun, path: str | Path, given: GivenGeometry | None = None
+) -> Prediction:
+    """Predict every pattern of one file with a loaded run, read the way it was trained.
+
+    The recording geometry is ``given`` when the user gives one (``--pc``), else what the
+    file carries (``read_scan_geometry``); a known geometry is re-projected onto the run's
+    detector, an unknown one cropped to the central square. The run's input size and
+    pre-processing come from its ``reading.json``. ``Prediction.geometry_note`` says which was
+    used; ``Prediction.quality`` holds each raw pattern's image quality.
     """
-
-    run_id: str
-    source: str
-    nav_shape: tuple[int, ...]
-    classes: list
-    probabilities: np.ndarray = field(repr=False)
-
-    @property
-    def predicted(self) -> list:
-        """Most probable label per pattern."""
-        return [self.classes[i] for i in self.probabilities.argmax(1)]
-
-    @property
-    def is_map(self) -> bool:
-        """Whether the file is a 2-D scan (a phase map can be drawn)."""
-        return len(self.nav_shape) == 2
-
-
-def predict_file(loaded: LoadedRun, path: str | Path) -> Prediction:
-    """Predict every pattern of one file with a loaded run, read the way it was trained (its
-    pre-processing and input size, from the run's ``reading.json``)."""
     pattern_set = read_patterns(path)
-    reading = loaded.reading
-    prepared = prepare_patterns(pattern_set.patterns, reading.preprocess, reading.image_size)
+    shape = tuple(pattern_set.patterns.shape[-2:])
+    recorded = read_scan_geometry(path, shape)
+    used = recorded if given is None else given.for_shape(shape, recorded.static_background)
+    prepared = network_input(pattern_set.patterns, used, loaded.reading)
     probabilities = loaded.probabilities(prepared).numpy().astype(np.float32)
-    return Prediction(
-        loaded.run_id, str(path), pattern_set.nav_shape, loaded.classes, probabilities
-    )
+    prediction = Prediction(
+        loaded.run_id, str(path), pattern_set.nav_shape, loaded.classes, probabilities,
+        used.note,
+    )  # fmt: skip
+    return dataclasses.replace(prediction, quality=image_quality(pattern_set.patterns))
 
 
 def predict_files(
-    lake_url: str, storage_options: dict | None, run_id: str, files: list[str]
+    lake_url: str,
+    storage_options: dict | None,
+    run_id: str,
+    files: list[str],
+    given: GivenGeometry | None = None,
 ) -> list[Prediction]:
     """Load run ``run_id`` from the lake and predict each file (the first bad file raises)."""
     loaded = load_run(open_lake(lake_url, storage_options), run_id)
-    return [predict_file(loaded, path) for path in files]
+    return [annotated(predict_file(loaded, path, given), loaded) for path in files]
 
 
 def iter_predictions(
-    lake_url: str, storage_options: dict | None, run_id: str, files: list[str]
+    lake_url: str,
+    storage_options: dict | None,
+    run_id: str,
+    files: list[str],
+    given: GivenGeometry | None = None,
 ) -> Iterator[Prediction | TrainingError | PatternError]:
     """Load run ``run_id`` and yield each file's :class:`Prediction` as soon as it is done.
 
@@ -84,11 +95,34 @@ def iter_predictions(
     keeps (and writes) the results of the other files.
     """
     loaded = load_run(open_lake(lake_url, storage_options), run_id)
+    yield from predict_loaded(loaded, files, given)
+
+
+def predict_loaded(
+    loaded: LoadedRun, files: list[str], given: GivenGeometry | None = None
+) -> Iterator[Prediction | TrainingError | PatternError]:
+    """Yield each file's annotated :class:`Prediction` with a loaded run or model package (a
+    file that cannot be predicted yields its error instead)."""
     for path in files:
         try:
-            yield predict_file(loaded, path)
+            yield annotated(predict_file(loaded, path, given), loaded)
         except (TrainingError, PatternError) as exc:
             yield exc
+
+
+def annotated(prediction: Prediction, loaded: LoadedRun) -> Prediction:
+    """``prediction`` with the run's label, threshold and calibration state, and the image
+    quality of each pattern (read again from the file unless ``predict_file`` set it)."""
+    quality = prediction.quality
+    if quality is None:
+        quality = image_quality(read_patterns(prediction.source).patterns)
+    return dataclasses.replace(
+        prediction,
+        label=loaded.reading.label,
+        threshold=loaded.threshold,
+        calibrated=loaded.calibration is not None,
+        quality=quality,
+    )
 
 
 def check_inputs(files: list[str], out_dir: str | Path) -> None:
@@ -98,76 +132,3 @@ def check_inputs(files: list[str], out_dir: str | Path) -> None:
     if missing:
         raise TrainingError(f"patterns {missing[0]}: no such file or folder")
     _out_folder(out_dir)
-
-
-def _out_folder(out_dir: str | Path) -> Path:
-    """``out_dir`` as a path, checked to be (or to be creatable as) a folder."""
-    out = Path(out_dir)
-    for folder in (out, *out.parents):
-        if folder.exists() and not folder.is_dir():
-            raise TrainingError(f"--out {out}: {folder} is a file, not a folder")
-        if folder.exists():
-            break
-    return out
-
-
-def predictions_csv(prediction: Prediction) -> bytes:
-    """CSV bytes: ``index, row, col, predicted, p_<label>...`` per pattern."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["index", "row", "col", "predicted", *[f"p_{c}" for c in prediction.classes]])
-    cols = prediction.nav_shape[1] if prediction.is_map else 1
-    for i, (label, probs) in enumerate(
-        zip(prediction.predicted, prediction.probabilities, strict=True)
-    ):
-        row, col = divmod(i, cols) if prediction.is_map else (i, 0)
-        writer.writerow([i, row, col, label, *[f"{p:.6f}" for p in probs]])
-    return buffer.getvalue().encode()
-
-
-def phase_map_png(prediction: Prediction) -> bytes:
-    """Phase map PNG of a 2-D scan: colour = predicted label, brightness = its probability."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import colors
-    from matplotlib import pyplot as plt
-    from matplotlib.patches import Patch
-
-    rows, cols = prediction.nav_shape
-    index = prediction.probabilities.argmax(1).reshape(rows, cols)
-    confidence = prediction.probabilities.max(1).reshape(rows, cols)
-    palette = plt.get_cmap("tab10" if len(prediction.classes) <= 10 else "tab20")
-    rgb = np.array([colors.to_rgb(palette(i % palette.N)) for i in range(len(prediction.classes))])
-    image = rgb[index] * (0.35 + 0.65 * confidence[..., None])
-    fig, ax = plt.subplots(figsize=(4 + cols / 40, 3 + rows / 40))
-    ax.imshow(image, interpolation="nearest")
-    ax.set_title(f"{Path(prediction.source).name}: {prediction.run_id}")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    present = sorted(set(index.ravel().tolist()))
-    handles = [Patch(color=rgb[i], label=str(prediction.classes[i])) for i in present]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def write_prediction(prediction: Prediction, out_dir: str | Path) -> list[Path]:
-    """Write ``<stem>.csv`` and, for a scan, ``<stem>_phase_map.png`` into ``out_dir``."""
-    out = _out_folder(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise TrainingError(
-            f"--out {out}: cannot create the folder ({exc.strerror or exc})"
-        ) from None
-    stem = Path(prediction.source).stem or "patterns"
-    written = [out / f"{stem}.csv"]
-    written[0].write_bytes(predictions_csv(prediction))
-    if prediction.is_map:
-        written.append(out / f"{stem}_phase_map.png")
-        written[1].write_bytes(phase_map_png(prediction))
-    return written

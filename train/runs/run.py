@@ -6,7 +6,8 @@ checkpoints too: ``Lake.run_storage``). Its files:
 ``config.json`` (the full run configuration, including train/test material ids),
 ``classes.json`` (label values in logit order), ``reading.json`` (how the run reads a pattern:
 ``train.patterns.reading.PatternReading``), ``metrics.json`` (per-epoch history), ``model.pt``
-(the final weights, a torch state dict per network), and evaluation and protocol outputs.
+(the final weights, a torch state dict per network), evaluation and protocol outputs,
+``calibration.json`` (``ebsdlake calibrate``) and ``card.json`` (``ebsdlake model export``).
 
 ``model.pt`` is written last, so a run with a model is *finished*; a run folder without one is
 *unfinished* (interrupted) and is resumed from its last checkpoint when trained again with the
@@ -36,6 +37,10 @@ EVALUATION_FILE = "evaluation.json"
 TARGET_PREDICTIONS_FILE = "target_predictions.json"
 PROTOCOL_FILE = "protocol.json"
 TRAINING_CURVE_FILE = "training_curve.png"
+CALIBRATION_FILE = "calibration.json"
+"""Temperature and uncertainty threshold (``train.runs.calibration.Calibration``)."""
+CARD_FILE = "card.json"
+"""Model card written by ``ebsdlake model export`` (``train.runs.package``)."""
 
 #: Settings that change where or how robustly a run executes, not what it learns: resuming an
 #: interrupted run with other values of these is still the same run.
@@ -123,10 +128,39 @@ class Run:
         return "finished" if self.has(MODEL_FILE) else "unfinished"
 
     def require(self) -> Run:
-        """Return self; a :class:`TrainingError` when the lake has no such run."""
+        """Return self; a :class:`TrainingError` naming the runs that exist when it does not."""
         if not self.exists():
-            raise TrainingError(f"run {self.run_id!r} does not exist in {self.lake.url}")
+            raise TrainingError(
+                f"run {self.run_id!r} does not exist in {self.lake.url}; "
+                f"{existing_runs_hint(self.lake, self.run_id)}"
+            )
         return self
+
+    @property
+    def state(self) -> str:
+        """What ``runs ls`` shows: ``"finished"``; ``"interrupted"`` (has a checkpoint to resume
+        from); ``"never trained"`` (stopped before its first checkpoint); ``"missing"``."""
+        entries = self.lake.run_entries(self.run_id)
+        if not entries:
+            return "missing"
+        if MODEL_FILE in entries:
+            return "finished"
+        return (
+            "interrupted"
+            if any(n.startswith("checkpoint_") for n in entries)
+            else ("never trained")
+        )
+
+    @property
+    def created(self) -> float | None:
+        """When the run's oldest file was written (epoch seconds; ``None``: store does not say)."""
+        times = [t for t in self.lake.run_entries(self.run_id).values() if t is not None]
+        return min(times) if times else None
+
+    def remove(self) -> None:
+        """Delete the run folder with its checkpoints (a :class:`TrainingError` if missing)."""
+        self.require()
+        self.lake.remove_run(self.run_id)
 
     def refuse_finished(self) -> None:
         """Raise :class:`TrainingError` when the run exists and is finished."""
@@ -308,6 +342,20 @@ class Run:
                 f"{remedy}"
             )
         return status
+
+
+def existing_runs_hint(lake: Lake, run_id: str) -> str:
+    """``did you mean ...?`` (close ids), else the lake's runs, else that it has none."""
+    import difflib
+
+    ids = lake.run_ids()
+    if not ids:
+        return "the lake has no runs yet (`ebsdlake train` makes one)"
+    close = difflib.get_close_matches(run_id, ids, n=5, cutoff=0.6)
+    if close:
+        return f"did you mean {', '.join(close)}? (`ebsdlake runs ls` lists them)"
+    more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+    return f"runs: {', '.join(ids[:5])}{more} (`ebsdlake runs ls`)"
 
 
 def settings_differences(stored: Any, wanted: Any, ignore: tuple[str, ...] = ()) -> list[str]:

@@ -1,0 +1,145 @@
+"""Named model recipes: which structures, which masters and which training make a model.
+
+A recipe is the whole of ``ebsdlake model build NAME``: the training set (bundled prototypes
+plus decorated cubic structure types over an element pool), the classes kept (the paper's five
+disordered space groups), the simulation settings, the training settings and the evaluation
+sizes. ``scaled(k)`` is the scale knob: k times the decorated crystals, patterns per material
+and epochs, for GPU workers (``--workers N --gpu``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from simulate.settings import SimulationSettings
+from train.supervised import SupervisedConfig
+
+PAPER_CLASSES = (221, 223, 225, 227, 229)
+"""The paper's disordered space groups: Pm-3m, Pm-3n, Fm-3m, Fd-3m, Im-3m. Ia-3d (230) has no
+structure type here and no decorated crystal falls into it; its materials are left out of the
+training set (the network has no Ia-3d output; such a phase comes out uncertain or as a
+neighbour)."""
+
+WIDE_POOL = (
+    "Al", "Si", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "Zr", "Nb",
+    "Mo", "Pd", "Ag", "Sn", "Ta", "W", "Pt", "Au", "Pb",
+)  # fmt: skip
+"""Elements decorated structure types draw from: light to heavy, so atomic numbers differ
+widely within a crystal (the ordering the disordered label ignores is then visible or not)."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything ``model build`` runs, with units.
+
+    Attributes
+    ----------
+    name, description
+        Recipe name (``model build NAME``) and one line of what it is for.
+    prototypes
+        Ingest the bundled prototypes (the paper's real phases).
+    decorated_per_type, elements, structure_types
+        Decorated crystals per cubic structure type, the element pool, and the types (None:
+        all twelve).
+    classes
+        Disordered space groups kept as labels; other materials are not trained on.
+    simulation
+        Master settings (npx, dmin in nm, energies in keV, Bethe, Monte Carlo electrons).
+    training
+        The supervised run (network, input size in px, epochs, pattern-centre range...).
+    holdout_fraction
+        Share of each class's materials held out, grouped by material, for the accuracies.
+    evaluation_patterns, calibration_patterns
+        Projections per held-out material for the accuracy and for the calibration.
+    seed
+        Seed of the decorations, the split, the stream and the network.
+    """
+
+    name: str
+    description: str
+    prototypes: bool = True
+    decorated_per_type: int = 16
+    elements: tuple[str, ...] = WIDE_POOL
+    structure_types: tuple[str, ...] | None = None
+    classes: tuple[int, ...] = PAPER_CLASSES
+    simulation: SimulationSettings = field(default_factory=SimulationSettings)
+    training: SupervisedConfig = field(default_factory=SupervisedConfig)
+    holdout_fraction: float = 0.2
+    evaluation_patterns: int = 100
+    calibration_patterns: int = 50
+    seed: int = 0
+
+    def refine(self, **changes: object) -> Recipe:
+        """A copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def scaled(self, factor: int, workers: int = 1, use_gpu: bool = False) -> Recipe:
+        """The same recipe ``factor`` times larger (decorated crystals, patterns per material,
+        epochs) on ``workers`` Ray Train workers, with GPUs when ``use_gpu``."""
+        if factor < 1:
+            raise ValueError(f"--scale {factor}: must be >= 1")
+        training = self.training.refine(
+            patterns_per_material=self.training.patterns_per_material * factor,
+            epochs=self.training.epochs * factor,
+            num_workers=workers,
+            use_gpu=use_gpu,
+        )
+        return self.refine(decorated_per_type=self.decorated_per_type * factor, training=training)
+
+
+CPU_SIMULATION = SimulationSettings(
+    npx=64, dmin_nm=0.1, energy_min_kev=15.0, energy_max_kev=20.0, energy_step_kev=5.0,
+    bethe_strong=4.0, bethe_weak=8.0, bethe_cutoff=50.0, mc_electrons=20_000,
+    precision="single", device="cpu",
+)  # fmt: skip
+"""Masters a 2-core machine makes in seconds each: npx 64 (129 px Lambert sides, matched to a
+64 px input so bands show no aliasing steps), two energies, loose Bethe thresholds."""
+
+RECIPES: dict[str, Recipe] = {
+    "cubic-cpu": Recipe(
+        name="cubic-cpu",
+        description="five disordered cubic groups; 16 prototypes + 192 decorated crystals; "
+        "ResNet18 at 64 px; builds on 2 CPU cores",
+        simulation=CPU_SIMULATION,
+        training=SupervisedConfig().refine(
+            arch="resnet18",
+            image_size=64,
+            detector_shape=(72, 72),
+            epochs=12,
+            batch_size=32,
+            lr=0.01,
+            patterns_per_material=64,
+        ),  # fmt: skip
+    ),
+    "tiny": Recipe(
+        name="tiny",
+        description="end-to-end check in about two minutes (tests): 3 types, tiny masters",
+        prototypes=False,
+        decorated_per_type=3,
+        elements=("Al", "Ni", "W", "Mo", "Si", "Ge"),
+        structure_types=("A1", "A2", "A4"),
+        simulation=CPU_SIMULATION.refine(
+            npx=16, dmin_nm=0.2, energy_min_kev=20.0, mc_electrons=2_000
+        ),
+        training=SupervisedConfig().refine(
+            arch="resnet10",
+            image_size=32,
+            detector_shape=(32, 32),
+            epochs=1,
+            batch_size=8,
+            lr=0.01,
+            patterns_per_material=8,
+        ),  # fmt: skip
+        holdout_fraction=0.34,
+        evaluation_patterns=8,
+        calibration_patterns=8,
+    ),
+}
+
+
+def recipe(name: str) -> Recipe:
+    """The named recipe; an unknown name is a one-line error listing the known ones."""
+    if name not in RECIPES:
+        raise ValueError(f"recipe {name!r}: unknown; known: {', '.join(RECIPES)}")
+    return RECIPES[name]

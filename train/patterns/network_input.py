@@ -1,0 +1,85 @@
+"""A recorded pattern made into a run's network input, the way the run was trained.
+
+Order: the file's static background (flat field), pixels outside the phosphor screen found,
+then the geometry: re-projected onto the run's own detector when the recording geometry is
+known (exact: both are gnomonic views from the beam spot), else the largest square around the
+frame centre (never a stretch); then the run's pre-processing (dynamic background,
+normalisation) at the run's input size. Pixels the network should not trust (outside the
+screen or outside the recorded field) are set to the pattern's mean after normalisation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from train.patterns.preprocess import preprocess
+from train.patterns.reading import PatternReading
+from train.patterns.reprojection import centre_square, reproject
+from train.patterns.scan_geometry import ScanGeometry
+
+SCREEN_THRESHOLD = 0.15
+"""Pixels darker than this fraction of the scan's bright level lie outside the screen."""
+
+
+def screen_mask(patterns: np.ndarray, background: np.ndarray | None = None) -> np.ndarray:
+    """bool (H, W): pixels on the phosphor screen (dark corners and a round screen's edge are
+    off it), from the static background when there is one, else from the scan's mean."""
+    level = background if background is not None else np.asarray(patterns).mean(0)
+    bright = float(np.percentile(level, 99))
+    if bright <= 0:
+        return np.ones(level.shape, dtype=bool)
+    return level > SCREEN_THRESHOLD * bright
+
+
+def flat_field(patterns: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Divide by the static background (rescaled to its mean), where it has signal."""
+    safe = np.maximum(background, 1e-3 * float(background.max()))
+    return patterns / safe * float(background.mean())
+
+
+def network_input(
+    patterns: np.ndarray, geometry: ScanGeometry, reading: PatternReading
+) -> torch.Tensor:
+    """float32 (N, 1, S, S) network input of raw (N, H, W) patterns; S is the run's input size.
+
+    Parameters
+    ----------
+    patterns
+        Raw intensities as recorded.
+    geometry
+        What the file (or the user) says about the recording (``read_scan_geometry``).
+    reading
+        How the run reads a pattern: its detector, input size and pre-processing.
+    """
+    data = np.asarray(patterns, dtype=np.float32)
+    if geometry.static_background is not None:
+        data = flat_field(data, geometry.static_background)
+    on_screen = screen_mask(data, geometry.static_background)
+    size = int(reading.image_size)
+    if geometry.detector is not None:
+        target = reading.detector.with_shape((size, size))
+        data = np.where(on_screen, data, data[:, on_screen].mean() if on_screen.any() else 0)
+        data, covered = reproject(data, geometry.detector, target)
+        screen, _ = reproject(on_screen[None].astype(np.float32), geometry.detector, target)
+        valid = covered & (screen[0] > 0.5)
+    else:
+        data = _resized(centre_square(data), size)
+        valid = _resized(centre_square(on_screen[None].astype(np.float32)), size)[0] > 0.5
+    steps = replace(reading.preprocess, static_background="none")
+    prepared = preprocess(data, steps)
+    if not valid.all():
+        means = np.array([p[valid].mean() if valid.any() else 0.0 for p in prepared])
+        prepared[:, ~valid] = means[:, None]
+    return torch.from_numpy(np.ascontiguousarray(prepared, dtype=np.float32))[:, None]
+
+
+def _resized(patterns: np.ndarray, size: int) -> np.ndarray:
+    """(N, h, w) -> (N, size, size), bilinear with antialiasing (as the stream's renders)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(patterns, dtype=np.float32))[:, None]
+    if tensor.shape[-2:] != (size, size):
+        tensor = F.interpolate(tensor, size=(size, size), mode="bilinear", antialias=True)
+    return tensor[:, 0].numpy()
