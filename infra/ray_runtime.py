@@ -53,6 +53,25 @@ def check_worker_imports(directory: Path | None = None) -> None:
         )
 
 
+def ray_log_level() -> str:
+    """The level of Ray's own logs (``EBSDLAKE_RAY_LOG_LEVEL``, default ERROR): quiet unless asked."""
+    return os.environ.get("EBSDLAKE_RAY_LOG_LEVEL", "ERROR").upper()
+
+
+def ray_verbose() -> bool:
+    """Whether Ray's processes may print at the user (log level below ERROR, as ``-v`` sets)."""
+    return ray_log_level() not in ("ERROR", "CRITICAL", "FATAL")
+
+
+def stop_ray() -> None:
+    """Disconnect this process from Ray: a local runtime it started stops with all its
+    processes; on a joined cluster the actors this driver owns (a run's workers) end."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
     """Initialise Ray once per process, joining ``address`` when given.
 
@@ -77,14 +96,14 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
     if not ray.is_initialized():
         check_worker_imports()
         # Ray's own library logs (Train controller chatter, a placement-group cleaner that
-        # warns every second without the dashboard's state API) are kept to errors unless
-        # EBSDLAKE_RAY_LOG_LEVEL asks for more; our progress output is the driver's.
-        level = os.environ.get("EBSDLAKE_RAY_LOG_LEVEL", "ERROR").upper()
+        # warns every second without the dashboard's state API) and everything Ray's
+        # processes print are kept from the user unless EBSDLAKE_RAY_LOG_LEVEL asks for more
+        # (`ebsdlake -v` sets INFO); our progress output is the driver's.
         kwargs: dict = {
             "ignore_reinit_error": True,
             "include_dashboard": False,
-            "log_to_driver": True,
-            "logging_config": ray.LoggingConfig(log_level=level),
+            "log_to_driver": ray_verbose(),
+            "logging_config": ray.LoggingConfig(log_level=ray_log_level()),
         }
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         target = address or os.environ.get("RAY_ADDRESS") or "local"

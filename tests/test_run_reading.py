@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from test_training_errors import TINY, _stored_run
+from run_fixtures import TINY, stored_run
 
 from train.runs.run import CONFIG_FILE, Run
 
@@ -17,7 +17,7 @@ def test_a_run_from_before_reading_json_reads_patterns_as_it_was_trained(trainin
     from train.patterns.preprocess import PreprocessConfig
     from train.runs.inference import load_run
 
-    lake = _stored_run(training_lake.url, "err-old", reading=False)
+    lake = stored_run(training_lake.url, "err-old", reading=False).lake
     settings = json.loads(lake.get_run_file("err-old", CONFIG_FILE))
     del settings["config"]["preprocess"]  # as runs of that time stored it
     Run(lake, "err-old").put_json(CONFIG_FILE, settings)

@@ -88,12 +88,12 @@ def test_timeouts_and_engine_failures_are_recorded_then_retried(ray_runtime, loc
     assert catalog.loc[("Y3Al5O12", "default"), "failure_reason"] == "timeout after 6 s"
     assert summary.actor_restarts >= 1
 
-    single = TINY.refine(energy_min_kev=20.0)
-    skipped = run_campaign(url, options, single, progress=False)
+    # the same settings again: Si is complete at them, the two failures are skipped ...
+    skipped = run_campaign(url, options, fine, progress=False)
     assert skipped.jobs == 0 and skipped.skipped_failed == 2
 
-    retried = run_campaign(
-        url, options, single, retry_failed=True, time_limit_s=600, progress=False
+    retried = run_campaign(  # ... until they are retried
+        url, options, fine, retry_failed=True, time_limit_s=600, progress=False
     )
     assert retried.jobs == 2 and retried.completed == 1
     assert lk.master_status("Y3Al5O12", "default") == "complete"

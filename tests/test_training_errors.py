@@ -14,55 +14,30 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_checks import one_line_error
+from run_fixtures import TINY, stored_run, supervised_run_config
 
 from infra.app.cli import main
 from train.errors import TrainingError
-from train.models import build_classifier
 from train.patterns.errors import PatternError
 from train.runs.run import (
     CLASSES_FILE,
     CONFIG_FILE,
-    METRICS_FILE,
     MODEL_FILE,
-    READING_FILE,
     Run,
     open_lake,
 )
-from train.runs.training import run_config_of
-from train.supervised import SupervisedConfig
 
 pytest_plugins = ("training_fixtures",)  # session fixtures: one tiny lake per run
 
-TINY = SupervisedConfig(
-    arch="resnet10", epochs=1, image_size=32, detector_shape=(32, 32), batch_size=8,
-    steps_per_epoch=2, patterns_per_material=4, lr=0.01,
-)  # fmt: skip
 TINY_FLAGS = [
     "--model", "resnet10", "--epochs", "1", "--image-size", "32", "--batch-size", "8",
     "--steps-per-epoch", "2", "--patterns-per-material", "4", "--folds", "1",
 ]  # fmt: skip
 
 
-def _stored_run(
-    lake_url, run_id, config=TINY, train_ids=(), test_ids=(), finished=True, reading=True
-):
-    """A run folder as ``train_supervised`` leaves it (finished: with a model.pt)."""
-    lake = open_lake(lake_url, {}, mode="a")
-    run = Run(lake, run_id)
-    run_config = supervised_run_config(config, lake_url, list(train_ids), None, list(test_ids))
-    run.put_json(CONFIG_FILE, run_config)
-    run.put_json(CLASSES_FILE, [225, 227, 229])
-    if reading:
-        run.put_json(READING_FILE, config.reading([225, 227, 229]).to_dict())
-    if finished:
-        run.put_json(METRICS_FILE, {"history": [{"epoch": 0, "loss": 1.0}]})
-        run.put_model({"model": build_classifier(3, config.arch).state_dict()})
-    return lake
-
-
-def supervised_run_config(config, lake_url, train_ids, val_ids=None, test_ids=None):
-    """``config.json`` of a supervised run, as the training driver writes it."""
-    return run_config_of("supervised", config, lake_url, train_ids, val_ids, test_ids)
+def _stored_run(lake_url, run_id, config=TINY, train_ids=(), test_ids=(), finished=True):
+    """A stored run folder (``run_fixtures.stored_run``); returns its lake."""
+    return stored_run(lake_url, run_id, config, train_ids, test_ids, finished).lake
 
 
 def _refused(argv, capsys) -> str:
@@ -247,7 +222,8 @@ def test_evaluating_on_a_training_material_warns(training_lake, capsys):
     assert len(err) == 1 and "warning: run 'err-eval' was trained on t-cu;" in err[0]
     assert "not a held-out score" in err[0]
     assert "err-eval: accuracy" in captured.out
-    stored = json.loads(lake.get_run_file("err-eval", "evaluation.json"))  # written to the lake
+    (name,) = [n for n in captured.out.split() if n.startswith("evaluation-ids-")]  # not its own
+    stored = json.loads(lake.get_run_file("err-eval", name.rstrip(",")))  # written to the lake
     assert stored["n_patterns"] == 4 and stored["seen_in_training"] == ["t-cu"]
 
 

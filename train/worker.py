@@ -4,7 +4,8 @@ resume and checkpoints, metric reduction.
 Supervised training and MCD each give :func:`run_epochs` their modules, optimisers and one
 epoch's loop; resuming from the last checkpoint, reporting and checkpointing are written once
 here. Everything runs in the worker process, so it imports no lake code. On GPU the forward pass
-runs under bf16 autocast with channels-last tensors; on CPU in float32.
+runs under bf16 autocast with channels-last tensors; on CPU in float32. Rank 0 posts its steps
+and epochs to the driver's progress actor (``train.launch.ProgressBoard``) when there is one.
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ import ray.train.torch
 import torch
 import torch.distributed as dist
 
+from train.launch import BOARD_NAMESPACE, BOARD_PREFIX
+
 CHECKPOINT_STATE = "state.pt"
+_ARMED: list[tuple[Any, int]] = []
+"""(progress actor, epoch) for the next training pass of :func:`batches_on_device`."""
 
 
 def worker_device() -> torch.device:
@@ -145,12 +150,31 @@ def run_epochs(
     state = load_checkpoint_state()
     if state is not None:
         start, history = trainable.restore(state)
+    board = progress_board() if rank == 0 else None
+    post(board, {"kind": "resume", "epoch": start})
     for epoch in range(start, epochs):
+        _ARMED[:] = [(board, epoch)] if board is not None else []
         metrics = one_epoch(epoch)
         metrics["epoch"] = epoch
         metrics["resumed_from_epoch"] = start
         history.append(metrics)
         report(dict(metrics), trainable.state(epoch, history), rank)
+        post(board, {"kind": "epoch", "epoch": epoch, "metrics": dict(metrics)})
+
+
+def progress_board() -> Any | None:
+    """The driver's progress actor of this run, or ``None`` when the driver shows none."""
+    name = BOARD_PREFIX + ray.train.get_context().get_experiment_name()
+    try:
+        return ray.get_actor(name, namespace=BOARD_NAMESPACE)
+    except ValueError:
+        return None
+
+
+def post(board: Any | None, event: dict[str, Any]) -> None:
+    """Send one progress event to the driver without waiting (nothing without a board)."""
+    if board is not None:
+        board.post.remote(event)
 
 
 def model_state(state: dict[str, Any]) -> dict[str, Any]:
@@ -185,8 +209,14 @@ def report(metrics: dict[str, Any], state: dict[str, Any] | None, rank: int) -> 
 def batches_on_device(
     stream: Any, epoch: int, rank: int, world_size: int, steps: int, device: torch.device
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[str]]]:
-    """Iterate a stream shard, yielding (patterns, labels, material ids) on ``device``."""
-    for patterns, labels, mids in stream.batches(
-        epoch=epoch, rank=rank, world_size=world_size, steps=steps
-    ):
+    """Iterate a stream shard, yielding (patterns, labels, material ids) on ``device``.
+
+    The first pass of an epoch (its training pass, not validation) posts each finished step
+    to the progress actor armed by :func:`run_epochs`.
+    """
+    board = _ARMED.pop()[0] if _ARMED and _ARMED[-1][1] == epoch else None
+    batches = stream.batches(epoch=epoch, rank=rank, world_size=world_size, steps=steps)
+    for step, (patterns, labels, mids) in enumerate(batches):
         yield to_device(patterns, device), labels.to(device), list(mids)
+        post(board, {"kind": "step", "epoch": epoch, "step": step + 1,
+                     "images": len(labels) * world_size})  # fmt: skip

@@ -22,6 +22,7 @@ STAGE_MODULES = (
     "simulate.cli",
     "lake.cli",
     "infra.app.train_cli",
+    "infra.app.evaluate_cli",
     "infra.app.bench_cli",
     "infra.app.runs_cli",
     "infra.app.model_cli",

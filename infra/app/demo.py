@@ -178,6 +178,7 @@ def _split(lake, ids: list[str], settings: DemoSettings) -> tuple[list[str], lis
 
 
 def _train_and_evaluate(settings, storage_options, train_ids, test_ids, ray_address, console):
+    from infra.app.train_progress import TrainProgress
     from train.runs.evaluate import evaluate_run, training_curve_png
     from train.runs.training import train_supervised
     from train.supervised import SupervisedConfig
@@ -199,15 +200,16 @@ def _train_and_evaluate(settings, storage_options, train_ids, test_ids, ray_addr
         f"train: {len(train_ids)} training materials, {len(test_ids)} held out, "
         f"{settings.epochs} epochs x {settings.patterns_per_material} patterns/material"
     )
-    result = train_supervised(
-        settings.lake_url,
-        storage_options,
-        train_ids,
-        config,
-        run_id,
-        test_ids=test_ids,
-        ray_address=ray_address,
-    )
+    with TrainProgress(console):  # a bar per epoch instead of Ray Train's logs
+        result = train_supervised(
+            settings.lake_url,
+            storage_options,
+            train_ids,
+            config,
+            run_id,
+            test_ids=test_ids,
+            ray_address=ray_address,
+        )
     evaluation = evaluate_run(
         settings.lake_url, storage_options, run_id, test_ids, settings.patterns_per_material
     )

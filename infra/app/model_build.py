@@ -51,7 +51,7 @@ def build_model(
 
     started = time.monotonic()
     run_id = f"model-{recipe.name}"
-    summary = _train(recipe, lake_url, options, run_id, ray_address, report)
+    summary = _train(recipe, lake_url, options, ingested, run_id, ray_address, report)
     seconds["train+evaluate"] = time.monotonic() - started
 
     started = time.monotonic()
@@ -101,19 +101,18 @@ def _simulate(recipe: Recipe, lake_url: str, options: dict, ids: list[str], ray_
     )  # fmt: skip
 
 
-def _train(recipe: Recipe, lake_url: str, options: dict, run_id: str, ray_address, report):
-    """Hold out materials per class, train on the rest, evaluate on the held-out ones."""
+def _train(
+    recipe: Recipe, lake_url: str, options: dict, ids: list[str], run_id: str, ray_address, report
+) -> dict:
+    """Hold out materials per class, train on the rest of the recipe's materials ``ids`` (those
+    with a master), evaluate on the held-out ones."""
     from lake import Lake
+    from train.patterns.materials import available_variants
     from train.runs.kfold import run_protocol
 
     lake = Lake.open(lake_url, storage_options=options, mode="r")
     config = recipe.training.refine(seed=recipe.seed)
-    ids = [
-        m
-        for m in lake.structure_ids()
-        if lake.structure(m).get("disordered_spacegroup_number") in recipe.classes
-        and set(config.variants) & set(lake.variants(m))
-    ]
+    ids = [m for m in ids if available_variants(lake, m, config.variants)]
     summary = run_protocol(
         lake_url, options, config, run_id, folds=1, holdout_fraction=recipe.holdout_fraction,
         material_ids=ids, test_patterns_per_material=recipe.evaluation_patterns,

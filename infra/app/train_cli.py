@@ -1,8 +1,9 @@
-"""``ebsdlake train | evaluate | predict``: the training side's subcommands.
+"""``ebsdlake train | predict``: the training side's subcommands.
 
 ``register(subparsers)`` is called by ``infra.app.cli``; handlers return an exit code and raise
 ``TrainingError`` (a ValueError) for user errors, which infra prints as one line.
-``bench science`` lives in ``infra.app.bench_cli``; ``runs ls|rm`` in ``infra.app.runs_cli``.
+``bench science`` lives in ``infra.app.bench_cli``, ``runs ls|rm`` in ``infra.app.runs_cli``,
+``evaluate`` in ``infra.app.evaluate_cli``.
 
 ``train`` takes each setting from its flag, else the ``[train]`` key of the configuration, else
 the built-in (paper) default, and checks everything it can (settings, lake, materials, held-out
@@ -12,8 +13,6 @@ ids, existing runs, target files) before it starts Ray.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +122,7 @@ def _start_ray(args: argparse.Namespace) -> str | None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``train``, ``evaluate`` and ``predict`` to the ``ebsdlake`` parser."""
+    """Add ``train`` and ``predict`` to the ``ebsdlake`` parser."""
     train = subparsers.add_parser(
         "train",
         help="train a space-group classifier (supervised k-fold protocol or MCD) on Ray Train",
@@ -208,21 +207,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.set_defaults(func=train_handler)
 
-    evaluate = subparsers.add_parser(
-        "evaluate", help="accuracy, per-class/per-material accuracy and confusion matrix of runs"
-    )
-    evaluate.add_argument("runs", nargs="+", metavar="RUN", help="run ids (`ebsdlake runs ls`)")
-    evaluate.add_argument(
-        "--test-ids", nargs="+", default=None, metavar="ID",
-        help="materials to test on (default: the run's held-out materials)",
-    )  # fmt: skip
-    evaluate.add_argument(
-        "--patterns-per-material", type=int, default=100,
-        help="projections per test material (100)",
-    )  # fmt: skip
-    evaluate.add_argument("--ensemble", action="store_true", help="majority vote of MCD runs")
-    evaluate.set_defaults(func=evaluate_handler)
-
     predict = subparsers.add_parser(
         "predict", help="label experimental patterns (CSV; phase map PNG for scans)"
     )
@@ -270,12 +254,19 @@ def _run_id(args: argparse.Namespace, kind: str) -> str:
 
 
 def train_handler(args: argparse.Namespace) -> int:
-    """``ebsdlake train``: run the supervised protocol, or MCD with ``--mcd``."""
+    """``ebsdlake train``: the supervised protocol, or MCD with ``--mcd``, with progress bars
+    and a closing table (``infra.app.train_progress``); Ctrl-C exits 130, the run resumable."""
+    from infra.app.train_progress import train_showing_progress
+
+    return train_showing_progress(lambda: (_train_mcd if args.mcd else _train_supervised)(args))
+
+
+def _train_supervised(args: argparse.Namespace) -> list[Any]:
+    """``ebsdlake train``: run the supervised protocol; returns the closing table."""
+    from infra.app.train_progress import protocol_table
     from train.runs.kfold import plan_protocol, run_protocol
     from train.runs.run import open_lake
 
-    if args.mcd:
-        return _train_mcd(args)
     config = SupervisedConfig(**_run_settings(args, mcd=False))
     config.validate()
     folds = args.folds if args.folds is not None else _config_value(args, "folds")
@@ -291,12 +282,12 @@ def train_handler(args: argparse.Namespace) -> int:
         holdout_fraction=args.holdout_fraction, material_ids=args.materials,
         test_ids=args.test_ids, ray_address=address,
     )  # fmt: skip
-    _print_summary(summary)
-    return 0
+    return [protocol_table(summary)]
 
 
-def _train_mcd(args: argparse.Namespace) -> int:
+def _train_mcd(args: argparse.Namespace) -> list[Any]:
     """``ebsdlake train --mcd``: K MCD runs on the lake's materials and the target files."""
+    from infra.app.train_progress import result_table
     from train.errors import TrainingError
     from train.mcd import MCDConfig
     from train.patterns.experimental import TargetSpec
@@ -334,51 +325,11 @@ def _train_mcd(args: argparse.Namespace) -> int:
     results = train_mcd_ensemble(
         args.lake, args.storage_options, sources, targets, config, run_id, args.runs, address
     )
-    print(f"MCD runs: {' '.join(r.run_id for r in results)}")
+    shown: list[Any] = [f"MCD runs: {' '.join(r.run_id for r in results)}"]
     if all(spec.label is not None for spec in specs):
         vote = ensemble_vote(args.lake, args.storage_options, [r.run_id for r in results])
-        _print_summary(vote)
-    return 0
-
-
-def evaluate_handler(args: argparse.Namespace) -> int:
-    """``ebsdlake evaluate RUN...``: evaluate runs; mean and 95 % interval over several."""
-    from train.runs.evaluate import evaluate_run
-    from train.runs.mcd_ensemble import ensemble_vote
-    from train.runs.scores import mean_interval
-
-    _at_least_one("--patterns-per-material", args.patterns_per_material)
-    if args.test_ids:
-        from train.runs.run import open_lake
-
-        _resolve_materials(open_lake(args.lake, args.storage_options), args)
-    if args.ensemble:
-        _print_summary(ensemble_vote(args.lake, args.storage_options, args.runs))
-        return 0
-    accuracies = {}
-    for run in args.runs:
-        evaluation = evaluate_run(
-            args.lake, args.storage_options, run, args.test_ids, args.patterns_per_material
-        )
-        if evaluation.seen_in_training:
-            print(
-                f"ebsdlake evaluate: warning: run {run!r} was trained on "
-                f"{', '.join(evaluation.seen_in_training)}; its score is not a held-out score",
-                file=sys.stderr,
-            )
-        accuracies[run] = evaluation.accuracy
-        print(f"{run}: accuracy {evaluation.accuracy:.4f} on {evaluation.n_patterns} patterns")
-        for label, value in evaluation.per_class.items():
-            print(f"  class {label}: {value:.4f}")
-        for material, value in evaluation.per_material.items():
-            print(f"  material {material}: {value:.4f}")
-    if len(accuracies) > 1:
-        summary = mean_interval(list(accuracies.values()))
-        print(
-            f"mean accuracy {summary['mean']:.4f} "
-            f"(95% interval {summary['low']:.4f}-{summary['high']:.4f}, n={summary['n']})"
-        )
-    return 0
+        shown.append(result_table(f"train --mcd: ensemble vote of {len(results)} runs", vote))
+    return shown
 
 
 def predict_handler(args: argparse.Namespace) -> int:
@@ -432,10 +383,3 @@ def predict_handler(args: argparse.Namespace) -> int:
             f"{f' (the other {done} are written)' if done else ''}: {'; '.join(failures)}"
         )
     return 0
-
-
-def _print_summary(summary: dict) -> None:
-    """Print a result dict as indented JSON (without the long per-epoch history)."""
-    shown = {k: v for k, v in summary.items() if k != "final_history"}
-    json.dump(shown, sys.stdout, indent=2, default=str)
-    print()

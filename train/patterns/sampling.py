@@ -167,3 +167,42 @@ def epoch_plan(
         sample_id=ids[:, rank].copy(),
         seeds=batch_seeds[:, rank].copy(),
     )
+
+
+def material_plan(n_materials: int, per_material: int, batch_size: int, seed: int = 0) -> EpochPlan:
+    """A plan with exactly ``per_material`` samples of each material, in material order.
+
+    Evaluation scores every test material on the same number of patterns (the epoch plans draw
+    materials at random, which leaves some with more and some with fewer). Samples are laid out
+    material by material and cut into batches of ``batch_size``; the last batch is filled up
+    with repeats of the last material, marked by ``sample_id`` -1, so a caller keeps the first
+    ``n_materials * per_material`` samples.
+
+    Parameters
+    ----------
+    n_materials
+        Materials in the stream (indices ``0 .. n_materials - 1``).
+    per_material
+        Samples of each material (>= 1).
+    batch_size
+        Patterns per batch (>= 1).
+    seed
+        Seed of the batches' orientations: the same arguments always give the same plan.
+    """
+    if n_materials < 1 or per_material < 1 or batch_size < 1:
+        raise SamplingError(
+            f"material_plan: {n_materials} materials, {per_material} per material, batch size "
+            f"{batch_size}: need >= 1 each"
+        )
+    total = n_materials * per_material
+    steps = -(-total // batch_size)
+    order = np.repeat(np.arange(n_materials, dtype=np.int64), per_material)
+    padded = np.concatenate([order, np.full(steps * batch_size - total, n_materials - 1)])
+    ids = np.arange(steps * batch_size, dtype=np.int64)
+    ids[total:] = -1
+    rng = np.random.default_rng([int(seed), 0xE7A1])
+    return EpochPlan(
+        material_index=padded.reshape(steps, batch_size),
+        sample_id=ids.reshape(steps, batch_size),
+        seeds=rng.integers(0, 2**62, size=steps),
+    )

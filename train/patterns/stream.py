@@ -281,9 +281,17 @@ class PatternStream:
         return self._projector_in_store
 
     def batches(
-        self, epoch: int = 0, rank: int = 0, world_size: int = 1, steps: int = 100
+        self,
+        epoch: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        steps: int = 100,
+        plan: EpochPlan | None = None,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[str]]]:
-        """Yield ``steps`` batches of this rank's share of ``epoch``.
+        """Yield ``steps`` batches of this rank's share of ``epoch``, or the batches of an
+        explicit ``plan`` (e.g. :func:`train.patterns.sampling.material_plan`, exactly N
+        patterns per material for evaluation; ``epoch``, ``world_size`` and ``steps`` are then
+        unused).
 
         Yields
         ------
@@ -294,7 +302,9 @@ class PatternStream:
         material_ids
             The material of each pattern.
         """
-        plan = self.plan(epoch, rank, world_size, steps)
+        if plan is None:
+            plan = self.plan(epoch, rank, world_size, steps)
+        steps = len(plan.material_index)
         class_of = {c: i for i, c in enumerate(self.classes)}
         labels = self.labels
         scheduler = self._dask_scheduler()

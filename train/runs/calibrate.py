@@ -11,14 +11,12 @@ a call, so the reported accuracies stay what they were. The result is written to
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from train.errors import TrainingError
 from train.patterns.materials import check_materials
-from train.patterns.stream import PatternStream
 from train.runs.calibration import TARGET_PRECISION, Calibration, calibrate
+from train.runs.held_out import held_out_batches
 from train.runs.inference import LoadedRun, load_run
 from train.runs.run import CALIBRATION_FILE, Run, open_lake
 
@@ -53,29 +51,20 @@ def held_out_probabilities(
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Raw (uncalibrated) probabilities (N, C), true class indices (N,) and material per
     pattern of ``per_material`` projections of each material, read the way the run reads."""
-    settings = loaded.settings
-    stream_config = loaded.reading.stream_config(
-        batch_size=int(settings.get("batch_size", 128)),
-        seed=int(settings.get("seed", 0)) + CALIBRATION_SEED_OFFSET,
-        energy=settings.get("energy", "weighted"),
-        variants=tuple(settings.get("variants") or ("default",)),
-        device=str(settings.get("stream_device", "cpu")),
-    )
-    stream = PatternStream(lake_url, storage_options, list(material_ids), stream_config)
-    unknown = [c for c in stream.classes if c not in loaded.classes]
-    if unknown:
-        raise TrainingError(
-            f"run {loaded.run_id!r}: calibration materials have labels {unknown} outside its "
-            f"classes {loaded.classes}"
-        )
-    total = len(material_ids) * per_material
-    steps = max(1, math.ceil(total / stream_config.batch_size))
     probabilities, labels, groups = [], [], []
-    for patterns, batch_labels, mids in stream.batches(0, rank=0, world_size=1, steps=steps):
-        keep = total - len(groups)
-        probabilities.append(loaded.raw_probabilities(patterns[:keep]).numpy())
-        labels += [loaded.classes.index(stream.classes[i]) for i in batch_labels[:keep].tolist()]
-        groups += list(mids)[:keep]
+    batches = held_out_batches(
+        loaded, lake_url, storage_options, material_ids, per_material, CALIBRATION_SEED_OFFSET
+    )
+    for patterns, values, mids in batches:
+        unknown = sorted({v for v in values if v not in loaded.classes}, key=str)
+        if unknown:
+            raise TrainingError(
+                f"run {loaded.run_id!r}: calibration materials have labels {unknown} outside "
+                f"its classes {loaded.classes}"
+            )
+        probabilities.append(loaded.raw_probabilities(patterns).numpy())
+        labels += [loaded.classes.index(v) for v in values]
+        groups += mids
     return np.concatenate(probabilities), np.asarray(labels), groups
 
 

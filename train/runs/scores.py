@@ -36,6 +36,8 @@ class Evaluation:
         Patterns scored.
     seen_in_training
         Test materials the run was trained on (its score on them is not a held-out score).
+    class_counts, material_counts
+        Patterns scored per true label value and per material id (or target source).
     """
 
     run_id: str
@@ -47,6 +49,8 @@ class Evaluation:
     confusion: np.ndarray = field(repr=False)
     n_patterns: int = 0
     seen_in_training: list[str] = field(default_factory=list)
+    class_counts: dict = field(default_factory=dict)
+    material_counts: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict:
         """JSON-ready summary (what ``evaluation.json`` holds)."""
@@ -60,6 +64,8 @@ class Evaluation:
             "row_labels": self.row_labels,
             "confusion": self.confusion.tolist(),
             "seen_in_training": list(self.seen_in_training),
+            "class_counts": {str(k): v for k, v in self.class_counts.items()},
+            "material_counts": dict(self.material_counts),
         }
 
 
@@ -100,7 +106,17 @@ def score(
         row_labels=row_labels,
         confusion=confusion,
         n_patterns=len(hits),
+        class_counts=_counts(true_values),
+        material_counts=_counts(groups),
     )
+
+
+def _counts(keys: list) -> dict:
+    """How many times each key occurs, keys in sorted order."""
+    totals: dict = defaultdict(int)
+    for key in keys:
+        totals[key] += 1
+    return {k: totals[k] for k in sorted(totals, key=str)}
 
 
 def _grouped_mean(keys: list, hits: list[bool]) -> dict:

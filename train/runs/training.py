@@ -18,7 +18,7 @@ import torch
 
 from train import worker
 from train.errors import TrainingError
-from train.launch import run_on_ray_train
+from train.launch import check_cluster, run_on_ray_train
 from train.mcd import MCDConfig, mcd_worker
 from train.patterns.experimental import TargetSet, TargetSpec, load_target_set
 from train.patterns.stream import PatternStream
@@ -113,7 +113,10 @@ def train_run(
     """Train ``job`` as run ``run_id`` on Ray Train, resuming an interrupted run.
 
     A run that finished with the same settings is read back (``reuse_finished``) or refused;
-    a run with other settings is refused before anything is written.
+    a run with other settings is refused before anything is written. A cluster without the
+    GPUs or CPUs the workers need is refused before training starts; progress goes to the
+    listener of ``train.launch.progress_to``; Ctrl-C raises ``train.launch.TrainingInterrupted``
+    and leaves the run unfinished (training it again resumes from its last checkpoint).
     """
     config = job.config
     lake = open_lake(lake_url, storage_options, mode="a")
@@ -139,12 +142,14 @@ def train_run(
             config.num_workers,
         ),  # fmt: skip
     }
+    check_cluster(run_id, config.num_workers, config.use_gpu, ray_address)
     run.put_json(CONFIG_FILE, run_config)
     run.put_json(CLASSES_FILE, classes)
     run.put_json(READING_FILE, config.reading(classes).to_dict())
     result = run_on_ray_train(
         job.worker_fn, loop, run.storage(), run_id, config.num_workers, config.use_gpu,
-        config.max_failures, ray_address,
+        config.max_failures, ray_address, epochs=config.epochs,
+        steps_per_epoch=loop["steps_per_epoch"],
     )  # fmt: skip
     state = worker.read_checkpoint(result.checkpoint)
     model_state = worker.model_state(state)

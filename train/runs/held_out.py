@@ -1,0 +1,50 @@
+"""Simulated patterns of held-out materials, read the way a run reads patterns.
+
+Evaluation and calibration both need exactly N projections of each of some materials, rendered
+with the run's detector, input size and pre-processing (its ``reading.json``), never augmented,
+with a seed of their own. This is the one place that builds that stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from train.patterns.sampling import material_plan
+from train.patterns.stream import PatternStream
+from train.runs.inference import LoadedRun
+
+
+def held_out_batches(
+    loaded: LoadedRun,
+    lake_url: str,
+    storage_options: dict | None,
+    material_ids: list[str],
+    per_material: int,
+    seed_offset: int,
+) -> Iterator[tuple[torch.Tensor, list, list[str]]]:
+    """Yield ``(patterns (B, 1, S, S), true label values, material ids)`` batches holding
+    exactly ``per_material`` patterns of each material (the padding of the last batch is cut).
+
+    ``seed_offset`` is added to the run's seed, so evaluation and calibration draw other
+    orientations than training and than each other.
+    """
+    settings = loaded.settings
+    stream_config = loaded.reading.stream_config(
+        batch_size=int(settings.get("batch_size", 128)),
+        seed=int(settings.get("seed", 0)) + seed_offset,
+        energy=settings.get("energy", "weighted"),
+        variants=tuple(settings.get("variants") or ("default",)),
+        device=str(settings.get("stream_device", "cpu")),
+    )
+    stream = PatternStream(lake_url, storage_options, list(material_ids), stream_config)
+    total = len(material_ids) * per_material
+    batch = min(stream_config.batch_size, total)
+    plan = material_plan(len(material_ids), per_material, batch, seed=stream_config.seed)
+    done = 0
+    for patterns, labels, mids in stream.batches(plan=plan):
+        keep = total - done
+        done += min(keep, len(labels))
+        values = [stream.classes[i] for i in labels[:keep].tolist()]
+        yield patterns[:keep], values, list(mids)[:keep]
