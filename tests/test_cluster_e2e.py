@@ -90,5 +90,6 @@ def test_ingest_simulate_train_on_two_nodes_with_an_s3_lake(
     assert checkpoints, f"no checkpoint in {run_url}: {listed}"
     assert fs.ls(f"{run_url.removeprefix('s3://')}/{checkpoints[-1]}"), "empty checkpoint"
     assert main(["evaluate", "cluster-run", "--patterns-per-material", "4"]) == 0
-    evaluation = json.loads(lake.get_run_file("cluster-run", "evaluation.json"))
+    # other settings than the run's own evaluation are stored beside it, named by them
+    evaluation = json.loads(lake.get_run_file("cluster-run", "evaluation-ppm4.json"))
     assert evaluation["n_patterns"] == 4 * len(test_ids)

@@ -235,6 +235,9 @@ def _fit_watching(
             _relay(board, listener, run_id)
         _relay(board, listener, run_id)
     except KeyboardInterrupt:
+        # Ray's own threads die with tracebacks while it shuts down under them: after Ctrl-C
+        # they are debug logs, not output (the user gets one line and exit code 130)
+        threading.excepthook = _thread_error_to_debug_log
         stop_ray()  # ends the controller and workers; the checkpoints stay in the run folder
         raise
     finally:
@@ -245,6 +248,16 @@ def _fit_watching(
     if "error" in outcome:
         raise outcome["error"]
     return outcome["result"]
+
+
+def _thread_error_to_debug_log(args: threading.ExceptHookArgs) -> None:
+    """Log a background thread's exception at debug level instead of printing a traceback."""
+    import logging
+
+    name = args.thread.name if args.thread is not None else "thread"
+    logging.getLogger(__name__).debug(
+        "after interrupt, %s ended with %s", name, one_line(args.exc_value or args.exc_type)
+    )
 
 
 def _relay(board: Any, listener: ProgressListener | None, run_id: str) -> None:

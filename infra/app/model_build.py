@@ -113,6 +113,10 @@ def _train(
     lake = Lake.open(lake_url, storage_options=options, mode="r")
     config = recipe.training.refine(seed=recipe.seed)
     ids = [m for m in ids if available_variants(lake, m, config.variants)]
+    finished = _finished_summary(lake, run_id, config)
+    if finished is not None:
+        report(f"train: reusing the finished run {run_id!r} (same settings)")
+        return finished
     summary = run_protocol(
         lake_url, options, config, run_id, folds=1, holdout_fraction=recipe.holdout_fraction,
         material_ids=ids, test_patterns_per_material=recipe.evaluation_patterns,
@@ -122,6 +126,25 @@ def _train(
         f"train: {len(summary['train_ids'])} materials, {len(summary['test_ids'])} held out; "
         f"held-out accuracy {summary.get('test_accuracy', float('nan')):.3f}"
     )
+    return summary
+
+
+def _finished_summary(lake, run_id: str, config) -> dict | None:
+    """The stored protocol summary of ``run_id`` when it finished with these settings (a build
+    that stopped after training goes on from there); None when there is no finished run. A
+    finished run with other settings is refused by name (``Run.check_settings``)."""
+    from train.runs.run import PROTOCOL_FILE, Run
+    from train.runs.training import run_config_of
+
+    run = Run(lake, run_id)
+    if run.status != "finished" or not run.has(PROTOCOL_FILE):
+        return None
+    summary = run.get_json(PROTOCOL_FILE)
+    wanted = run_config_of(
+        "supervised", config, lake.url, summary.get("train_ids", []), None,
+        summary.get("test_ids", []),
+    )  # fmt: skip
+    run.check_settings(wanted, ignore=("config.epochs",))
     return summary
 
 
