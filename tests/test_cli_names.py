@@ -8,6 +8,7 @@ operators contradict, and single image files read as a folder of one.
 from __future__ import annotations
 
 import argparse
+import os
 import warnings
 from pathlib import Path
 
@@ -76,6 +77,8 @@ def test_global_options_are_accepted_after_the_command(proto_lake, tmp_path, cap
     config.write_text(f'[lake]\nurl = "{proto_lake}"\n')
     assert main(["lake", "show", "proto-Fe", "--config", str(config), "-v"]) == 0
     assert "proto-Fe" in capsys.readouterr().out
+    # -v made Ray verbose for that command only: later commands (a subprocess too) stay quiet
+    assert "EBSDLAKE_RAY_LOG_LEVEL" not in os.environ
     # given before the command, it is kept when not repeated after it
     assert main(["--lake", proto_lake, "lake", "show", "proto-Fe"]) == 0
     # repeated after the command, the later value wins

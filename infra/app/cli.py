@@ -8,11 +8,12 @@ this module adds the global options, resolves the configuration once, and turns 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from infra.config import ConfigError, load_config, register_section
 
@@ -157,6 +158,21 @@ def _resolve_common(args: argparse.Namespace) -> None:
     args.storage_options = dict(cfg.lake.get("storage_options", {}) or {})
 
 
+@contextlib.contextmanager
+def _ray_logs(verbose: bool) -> Iterator[None]:
+    """Ray's own logs at INFO for this command when ``-v`` is given (``EBSDLAKE_RAY_LOG_LEVEL``),
+    restored afterwards, so one verbose call (from Python, or a test) leaves later ones quiet."""
+    name = "EBSDLAKE_RAY_LOG_LEVEL"
+    before = os.environ.get(name)
+    if verbose and before is None:
+        os.environ[name] = "INFO"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     parser = build_parser()
@@ -165,14 +181,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if args.verbose:
-        os.environ.setdefault("EBSDLAKE_RAY_LOG_LEVEL", "INFO")
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else EXIT_USER_ERROR
     try:
-        _resolve_common(args)
-        return int(args.func(args) or 0)
+        with _ray_logs(args.verbose):
+            _resolve_common(args)
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("ebsdlake: interrupted", file=sys.stderr)
         return 130
