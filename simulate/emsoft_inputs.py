@@ -93,6 +93,19 @@ def format_namelist(name: str, values: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _beam_and_depth(settings: SimulationSettings, dataname: str) -> dict[str, Any]:
+    """The Monte Carlo keys both EMMC and EMMCOpenCL take alike: beam energy and energy bins
+    (keV), depth range and step (nm), output file."""
+    return {
+        "EkeV": float(settings.voltage_kv),
+        "Ehistmin": float(settings.energy_min_kev),
+        "Ebinsize": float(settings.energy_step_kev),
+        "depthmax": float(settings.depth_max_nm),
+        "depthstep": float(settings.depth_step_nm),
+        "dataname": dataname,
+    }
+
+
 def mc_namelist(settings: SimulationSettings, xtalname: str, dataname: str) -> str:
     """``EMMCOpenCL.nml`` for ``settings`` (full EBSD mode)."""
     electrons = int(settings.mc_electrons)
@@ -111,12 +124,7 @@ def mc_namelist(settings: SimulationSettings, xtalname: str, dataname: str) -> s
             "globalworkgrpsz": 150,
             "totnum_el": -(-electrons // multiplier),
             "multiplier": multiplier,
-            "EkeV": float(settings.voltage_kv),
-            "Ehistmin": float(settings.energy_min_kev),
-            "Ebinsize": float(settings.energy_step_kev),
-            "depthmax": float(settings.depth_max_nm),
-            "depthstep": float(settings.depth_step_nm),
-            "dataname": dataname,
+            **_beam_and_depth(settings, dataname),
         },
     )
 
@@ -140,12 +148,7 @@ def emmc_namelist(settings: SimulationSettings, xtalname: str, dataname: str, th
             "primeseed": EMMC_PRIME_SEED + 2 * int(settings.mc_seed),
             "num_el": -(-int(settings.mc_electrons) // threads),
             "nthreads": threads,
-            "EkeV": float(settings.voltage_kv),
-            "Ehistmin": float(settings.energy_min_kev),
-            "Ebinsize": float(settings.energy_step_kev),
-            "depthmax": float(settings.depth_max_nm),
-            "depthstep": float(settings.depth_step_nm),
-            "dataname": dataname,
+            **_beam_and_depth(settings, dataname),
         },
     )
 

@@ -112,20 +112,19 @@ class StreamedRunConfig:
 
         Both deliver ``image_size`` pixels: training renders at ``image_size * 229/224`` and
         crops ``image_size`` at random with random flips (the paper: resize 229, crop 224);
-        evaluation renders ``image_size`` directly, as prediction resizes experiments.
+        evaluation is how the run reads patterns (:meth:`reading`), with its own seed.
         """
-        from train.patterns.augment import AugmentConfig
         from train.patterns.stream import StreamConfig
 
-        augment = None
+        if not training:
+            return self.reading(()).stream_config(
+                self.batch_size, self.seed + EVALUATION_SEED_OFFSET, self.energy,
+                tuple(self.variants), self.stream_device,
+            )  # fmt: skip
+        augment = self.training_augment()
         render_size = self.image_size
-        if training and self.augment:
+        if self.augment:
             render_size = round(self.image_size * PAPER_RESIZE / PAPER_CROP)
-            augment = AugmentConfig(
-                crop_size=self.image_size, flip_ud=True, flip_lr=True, pc_range=self.pc_range
-            )
-        elif training and self.pc_range is not None:
-            augment = AugmentConfig(pc_range=self.pc_range)
         return StreamConfig(
             label=label_attribute(self.label),
             detector=self.detector(),
@@ -133,12 +132,24 @@ class StreamedRunConfig:
             batch_size=self.batch_size,
             energy=self.energy,
             variants=tuple(self.variants),
-            seed=self.seed if training else self.seed + EVALUATION_SEED_OFFSET,
-            balance=training,
+            seed=self.seed,
+            balance=True,
             preprocess=self.preprocess,
             augment=augment,
             device=self.stream_device,
         )
+
+    def training_augment(self):
+        """The training augmentation: the paper's random crop of ``image_size`` from a
+        229/224-times larger render with both flips (``augment``), and PCs drawn from
+        ``pc_range``; None when neither is asked for."""
+        from train.patterns.augment import AugmentConfig
+
+        if self.augment:
+            return AugmentConfig(
+                crop_size=self.image_size, flip_ud=True, flip_lr=True, pc_range=self.pc_range
+            )
+        return None if self.pc_range is None else AugmentConfig(pc_range=self.pc_range)
 
     def reading(self, classes: list) -> PatternReading:
         """How this run reads a pattern (stored as the run's ``reading.json``)."""
@@ -150,7 +161,7 @@ class StreamedRunConfig:
             image_size=self.image_size,
             detector=self.detector(),
             preprocess=self.preprocess,
-            augment=self.stream_config(True).augment,
+            augment=self.training_augment(),
         )
 
     def check_positive(self, names: tuple[str, ...], what: str) -> None:

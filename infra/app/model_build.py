@@ -74,6 +74,8 @@ def _ingest(recipe: Recipe, lake_url: str, options: dict, report) -> list[str]:
     from ingest.structure_types import generate_decorated, parse_structure_types
     from ingest.writer import IngestReport, ingest
     from lake import Lake
+    from train.patterns.materials import material_labels
+    from train.targets import label_attribute
 
     lake = Lake.open(lake_url, storage_options=options, mode="r+")
     outcome = IngestReport()
@@ -86,9 +88,8 @@ def _ingest(recipe: Recipe, lake_url: str, options: dict, report) -> list[str]:
     ingest(lake, records, outcome, total=len(types) * recipe.decorated_per_type)
     report(f"ingest: {outcome.summary()}")
     ids = sorted(set(outcome.ingested) | set(outcome.skipped))
-    return [
-        m for m in ids if lake.structure(m).get("disordered_spacegroup_number") in recipe.classes
-    ]
+    labels = material_labels(lake, ids, label_attribute(recipe.training.label))
+    return [m for m, label in zip(ids, labels, strict=True) if label in recipe.classes]
 
 
 def _simulate(recipe: Recipe, lake_url: str, options: dict, ids: list[str], ray_address) -> None:

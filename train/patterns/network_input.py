@@ -61,14 +61,16 @@ def network_input(
     on_screen = screen_mask(data, geometry.static_background)
     size = int(reading.image_size)
     if geometry.detector is not None:
+        fill = data[:, on_screen].mean() if on_screen.any() else 0.0
+        data = np.where(on_screen, data, fill)
+    # the screen mask travels as one more pattern, so it is moved exactly as the patterns are
+    stacked = np.concatenate([data, on_screen[None].astype(np.float32)])
+    if geometry.detector is not None:
         target = reading.detector.with_shape((size, size))
-        data = np.where(on_screen, data, data[:, on_screen].mean() if on_screen.any() else 0)
-        data, covered = reproject(data, geometry.detector, target)
-        screen, _ = reproject(on_screen[None].astype(np.float32), geometry.detector, target)
-        valid = covered & (screen[0] > 0.5)
+        moved, covered = reproject(stacked, geometry.detector, target)
     else:
-        data = _resized(centre_square(data), size)
-        valid = _resized(centre_square(on_screen[None].astype(np.float32)), size)[0] > 0.5
+        moved, covered = _resized(centre_square(stacked), size), True
+    data, valid = moved[:-1], covered & (moved[-1] > 0.5)
     steps = replace(reading.preprocess, static_background="none")
     prepared = preprocess(data, steps)
     if not valid.all():

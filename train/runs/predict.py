@@ -9,7 +9,6 @@ outputs (CSV per file, phase map PNG per scan, summary line) are written by
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +32,6 @@ from train.runs.run import open_lake
 
 __all__ = [
     "Prediction",
-    "annotated",
     "check_inputs",
     "iter_predictions",
     "phase_map_png",
@@ -63,11 +61,11 @@ def predict_file(
     used = recorded if given is None else given.for_shape(shape, recorded.static_background)
     prepared = network_input(pattern_set.patterns, used, loaded.reading)
     probabilities = loaded.probabilities(prepared).numpy().astype(np.float32)
-    prediction = Prediction(
+    return Prediction(
         loaded.run_id, str(path), pattern_set.nav_shape, loaded.classes, probabilities,
-        used.note,
+        geometry_note=used.note, label=loaded.reading.label, threshold=loaded.threshold,
+        calibrated=loaded.calibration is not None, quality=image_quality(pattern_set.patterns),
     )  # fmt: skip
-    return dataclasses.replace(prediction, quality=image_quality(pattern_set.patterns))
 
 
 def predict_files(
@@ -79,7 +77,7 @@ def predict_files(
 ) -> list[Prediction]:
     """Load run ``run_id`` from the lake and predict each file (the first bad file raises)."""
     loaded = load_run(open_lake(lake_url, storage_options), run_id)
-    return [annotated(predict_file(loaded, path, given), loaded) for path in files]
+    return [predict_file(loaded, path, given) for path in files]
 
 
 def iter_predictions(
@@ -101,28 +99,13 @@ def iter_predictions(
 def predict_loaded(
     loaded: LoadedRun, files: list[str], given: GivenGeometry | None = None
 ) -> Iterator[Prediction | TrainingError | PatternError]:
-    """Yield each file's annotated :class:`Prediction` with a loaded run or model package (a
+    """Yield each file's :class:`Prediction` with a loaded run or model package (a
     file that cannot be predicted yields its error instead)."""
     for path in files:
         try:
-            yield annotated(predict_file(loaded, path, given), loaded)
+            yield predict_file(loaded, path, given)
         except (TrainingError, PatternError) as exc:
             yield exc
-
-
-def annotated(prediction: Prediction, loaded: LoadedRun) -> Prediction:
-    """``prediction`` with the run's label, threshold and calibration state, and the image
-    quality of each pattern (read again from the file unless ``predict_file`` set it)."""
-    quality = prediction.quality
-    if quality is None:
-        quality = image_quality(read_patterns(prediction.source).patterns)
-    return dataclasses.replace(
-        prediction,
-        label=loaded.reading.label,
-        threshold=loaded.threshold,
-        calibrated=loaded.calibration is not None,
-        quality=quality,
-    )
 
 
 def check_inputs(files: list[str], out_dir: str | Path) -> None:

@@ -60,6 +60,9 @@ class TrainingJob:
         More ``config.json`` keys (MCD: its target sources).
     finish
         Writes the loop's own outputs from the final model state (MCD: target predictions).
+    launch
+        More loop arguments, made only once Ray is up and the run is really trained (MCD: the
+        target patterns put in Ray's object store), so a finished run costs none of it.
     """
 
     kind: str
@@ -72,6 +75,7 @@ class TrainingJob:
     loop: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     finish: Callable[[Run, list, dict[str, Any]], None] | None = None
+    launch: Callable[[], dict[str, Any]] | None = None
 
     def run_config(self, lake_url: str) -> dict[str, Any]:
         """What ``config.json`` holds (compared when a run is trained again)."""
@@ -143,6 +147,8 @@ def train_run(
         ),  # fmt: skip
     }
     check_cluster(run_id, config.num_workers, config.use_gpu, ray_address)
+    if job.launch is not None:
+        loop.update(job.launch())
     run.put_json(CONFIG_FILE, run_config)
     run.put_json(CLASSES_FILE, classes)
     run.put_json(READING_FILE, config.reading(classes).to_dict())
@@ -251,8 +257,6 @@ def train_mcd(
     """
     import ray
 
-    from infra.ray_runtime import ensure_ray
-
     config.validate()
     if not source_ids:
         raise TrainingError(f"MCD run {run_id!r}: no source materials given")
@@ -272,12 +276,11 @@ def train_mcd(
             },
         )
 
+    def launch() -> dict[str, Any]:
+        return {"target_ref": ray.put(target_set.patterns.numpy())}
+
     job = TrainingJob(
         "mcd", config, mcd_worker, stream, list(source_ids),
-        extra={"targets": sorted(set(target_set.sources))}, finish=finish,
+        extra={"targets": sorted(set(target_set.sources))}, finish=finish, launch=launch,
     )  # fmt: skip
-    run = Run(open_lake(lake_url, storage_options), run_id)
-    if run.check_settings(job.run_config(lake_url), list(stream.classes)) != "finished":
-        ensure_ray(ray_address)
-        job.loop = {"target_ref": ray.put(target_set.patterns.numpy())}
     return train_run(lake_url, storage_options, job, run_id, ray_address, reuse_finished)
