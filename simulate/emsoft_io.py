@@ -34,6 +34,14 @@ EMSOFT_CRYSTAL_SYSTEMS = {
 EBSD_ENERGY_RANGE_KEV = (1.0, 50.0)
 #: Smallest Lambert half-width of an imported master (EMsoft's own default is 500).
 MIN_IMPORT_NPX = 10
+#: Largest share of exactly-zero pixels one energy plane of one hemisphere may have. A filled
+#: EMsoft master has almost none (kikuchipy's uint8 Ni reference: 0.07 %); for space groups
+#: whose point-group operators carry translations (P4_2/mnm) EMEBSDmaster leaves ~48 % zero.
+MAX_UNFILLED_FRACTION = 0.01
+UNFILLED_REASON = (
+    "a known EMsoft limitation for space groups whose point-group operators carry "
+    "translations, e.g. P4_2/mnm: use --engine dynamical"
+)
 #: EMMC's ``primeseed`` for ``mc_seed`` 0 (the value in EMsoft's EMMC template).
 EMMC_PRIME_SEED = 932117
 #: What ``DepthDistribution.from_emsoft`` reads from an EMsoft Monte Carlo file.
@@ -134,11 +142,13 @@ def read_settings(path: str | Path) -> SimulationSettings:
     return SimulationSettings(**values, mc_file=str(path))
 
 
-def read_master(path: str | Path) -> MasterResult:
+def read_master(path: str | Path, check_filled: bool = True) -> MasterResult:
     """An EMsoft EBSD master-pattern file as a :class:`MasterResult` (float32, summed sites).
 
     Weights are the Monte Carlo yield per energy plane (``accum_e`` summed over the detector
     plane, divided by the incident electrons) where the file has its Monte Carlo, else 1.
+    With ``check_filled`` (the default) a master EMsoft left partly unfilled is refused
+    (:func:`check_master_filled`); diagnosis tools pass False to read it anyway.
     """
     path = Path(path)
     with _open(path) as f:
@@ -172,6 +182,8 @@ def read_master(path: str | Path) -> MasterResult:
     check_energies(path, energies)
     master = np.stack([north, south], axis=1).astype(np.float32)
     npx = check_master_grid(path, master, energies)
+    if check_filled:
+        check_master_filled(path, master, energies)
     attrs: dict[str, Any] = {
         "engine": "emsoft",
         "engine_version": f"EMsoft {version}".strip(),
@@ -227,6 +239,34 @@ def check_master_grid(path: Path, master: np.ndarray, energies: np.ndarray) -> i
         name = ("mLPNH", "mLPSH")[hemisphere]
         raise EmsoftFileError(f"{path}: {name} at {energies[energy]:g} keV is all zero")
     return int(npx)
+
+
+def unfilled_fractions(master: np.ndarray) -> np.ndarray:
+    """Share of exactly-zero pixels per energy plane and hemisphere: ``(nE, 2)`` from a
+    master ``(nE, 2, n, n)``."""
+    master = np.asarray(master)
+    return (master == 0).reshape(*master.shape[:2], -1).mean(axis=2)
+
+
+def check_master_filled(
+    path: str | Path,
+    master: np.ndarray,
+    energies: np.ndarray,
+    limit: float = MAX_UNFILLED_FRACTION,
+) -> None:
+    """Raise :class:`EmsoftFileError` when a plane of ``master`` ``(nE, 2, n, n)`` has more
+    than ``limit`` of its pixels exactly zero (EMsoft left them unfilled); the message names
+    the file, the energy, the hemisphere and the share of the worst plane."""
+    shares = unfilled_fractions(master)
+    if not (shares > limit).any():
+        return
+    energy, hemisphere = np.unravel_index(int(np.argmax(shares)), shares.shape)
+    name = ("mLPNH (north)", "mLPSH (south)")[hemisphere]
+    share = float(shares[energy, hemisphere])
+    raise EmsoftFileError(
+        f"{path}: {name} at {float(energies[energy]):g} keV: EMsoft left {share * 100:.3g}% of "
+        f"the pixels unfilled (exactly zero; at most {limit * 100:g}% allowed); {UNFILLED_REASON}"
+    )
 
 
 def check_mc_file(path: str | Path, option: str = "mc_file") -> Path:

@@ -17,7 +17,9 @@ a scratch folder and reads the master back (:mod:`simulate.emsoft_io`).
   runs never share files.
 * Failures: EMsoft's ``FatalError`` ends a program with exit status 0, so a run counts as
   failed when the status is not 0, when the output holds ``Fatal error`` or when the output
-  file lacks what the next step reads; the message carries EMsoft's own lines. A program past
+  file lacks what the next step reads; the message carries EMsoft's own lines. A master with
+  more than 1 % of a plane exactly zero (EMsoft's symmetry fill skips point operators with
+  translations, e.g. P4_2/mnm) is a failure too, unless ``check_filled=False``. A program past
   ``timeout_s`` is killed with its process group. Programs die with the calling process
   (``PR_SET_PDEATHSIG``), so a killed Ray actor leaves no orphans.
 """
@@ -50,7 +52,7 @@ from simulate.emsoft_io import (
     read_master,
 )
 from simulate.engine_base import MasterResult, ProgressCallback, bfactor_attrs
-from simulate.errors import EngineUnavailableError, SimulateError
+from simulate.errors import EmsoftFileError, EngineUnavailableError, SimulateError
 from simulate.settings import SimulationSettings
 from simulate.structure import StructureLike, as_record, site_bfactors
 
@@ -87,29 +89,39 @@ def mc_program(environ: Mapping[str, str] | None = None) -> str:
 def find_programs(
     environ: Mapping[str, str] | None = None, with_mc: bool = True
 ) -> dict[str, Path]:
-    """Paths of the EMsoft programs from ``$EMSOFT_BIN`` or ``PATH``: the Monte Carlo
-    program of :func:`mc_program` (unless ``with_mc`` is false) and ``EMEBSDmaster``.
+    """Absolute paths of the EMsoft programs from ``$EMSOFT_BIN`` or ``PATH``: the Monte
+    Carlo program of :func:`mc_program` (unless ``with_mc`` is false) and ``EMEBSDmaster``.
+
+    A relative ``$EMSOFT_BIN`` (``.emsoft/bin``) is taken from the current directory here:
+    the programs run in a scratch folder, where a relative path would not find them.
 
     Raises
     ------
     EngineUnavailableError
-        Naming the programs not found, where it looked, and what to build and set.
+        ``$EMSOFT_BIN`` is set but no folder; or naming the programs not found, where it
+        looked, and what to build and set.
     """
     env = os.environ if environ is None else environ
-    folder = env.get("EMSOFT_BIN", "")
+    given = env.get("EMSOFT_BIN", "")
+    folder = Path(given).expanduser().absolute() if given else None
+    shown = given if folder is None or str(folder) == given else f"{given} = {folder}"
+    if folder is not None and not folder.is_dir():
+        raise EngineUnavailableError(
+            f"emsoft engine: EMSOFT_BIN={shown}: no such folder; {INSTALL_HINT}"
+        )
     wanted = ((mc_program(env),) if with_mc else ()) + (MASTER_PROGRAM,)
     found: dict[str, Path] = {}
     for program in wanted:
-        candidate = Path(folder) / program if folder else None
+        candidate = folder / program if folder is not None else None
         if candidate is not None and candidate.is_file() and os.access(candidate, os.X_OK):
             found[program] = candidate
             continue
         on_path = shutil.which(program, path=env.get("PATH"))
         if on_path:
-            found[program] = Path(on_path)
+            found[program] = Path(on_path).absolute()
     missing = [p for p in wanted if p not in found]
     if missing:
-        where = f"$EMSOFT_BIN ({folder})" if folder else "$EMSOFT_BIN (unset)"
+        where = f"$EMSOFT_BIN ({shown})" if folder is not None else "$EMSOFT_BIN (unset)"
         raise EngineUnavailableError(
             f"emsoft engine: {', '.join(missing)} not found in {where} or PATH; {INSTALL_HINT}"
         )
@@ -141,6 +153,8 @@ def base_config(
                 continue
             break
     home = env.get("EMSOFTPATHNAME") or config.get("EMsoftpathname", "")
+    if home:  # EMsoft runs in a scratch folder: a relative path would point there
+        home = str(Path(home).expanduser().absolute())
     if not home:
         raise EngineUnavailableError(
             "emsoft engine: EMsoftpathname unknown (no EMSOFTPATHNAME, no EMsoftConfig.json "
@@ -179,13 +193,24 @@ class EmsoftEngine:
     keep_dir
         Keep every run's scratch folder under this folder (inputs, outputs, ``*.log``)
         instead of deleting it; for debugging and cross-validation.
+    check_filled
+        Refuse a master EMsoft left partly unfilled (more than 1 % of a plane exactly zero,
+        as for P4_2/mnm; :func:`~simulate.emsoft_io.check_master_filled`), so it never
+        enters a lake. Cross-validation turns it off to diagnose such masters.
     """
 
     name = "emsoft"
 
-    def __init__(self, timeout_s: float | None = None, keep_dir: str | Path | None = None):
+    def __init__(
+        self,
+        timeout_s: float | None = None,
+        keep_dir: str | Path | None = None,
+        check_filled: bool = True,
+    ):
         self.timeout_s = timeout_s
-        self.keep_dir = Path(keep_dir) if keep_dir is not None else None
+        # absolute: the scratch folder under it is EMsoft's data folder, read from inside it
+        self.keep_dir = Path(keep_dir).absolute() if keep_dir is not None else None
+        self.check_filled = check_filled
 
     def version(self) -> str:
         """``"EMsoft"`` plus the program folder (the file's header holds the version)."""
@@ -242,7 +267,10 @@ class EmsoftEngine:
                 run_program(programs[program], f"{program}.nml", work, env, self.timeout_s)
                 if progress is not None:
                     progress(step, len(steps))
-            result = read_master(work / "mc.h5")
+            try:
+                result = read_master(work / "mc.h5", check_filled=self.check_filled)
+            except EmsoftFileError as exc:
+                raise SimulateError(f"emsoft engine: {exc}") from None
         finally:
             if self.keep_dir is None:
                 shutil.rmtree(scratch, ignore_errors=True)

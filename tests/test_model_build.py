@@ -21,9 +21,17 @@ def test_tiny_recipe_builds_a_package_that_predicts(tmp_path, ray_two_cpus, nick
     card = json.loads((package / "card.json").read_text())
     build = card["build"]
     assert build["recipe"] == "tiny" and build["command"].endswith("model build tiny")
-    assert set(build["stage_seconds"]) == {"ingest", "simulate", "train+evaluate", "calibrate"}
+    stages = {"ingest", "simulate", "train+evaluate", "calibrate", "out-of-class"}
+    assert set(build["stage_seconds"]) == stages
     assert build["held_out_materials"], "the recipe holds materials out, grouped by material"
     assert "## Build" in (package / "card.md").read_text()
+    # the hexagonal Mg phase was simulated, never trained on, and scored with noise frames
+    outside = {row["source"]: row for row in card["out_of_class"]}
+    mg = next(row for row in outside.values() if row.get("formula") == "Mg")
+    assert mg["label"] == 194 and mg["patterns"] == 8 and 0.0 <= mg["uncertain"] <= 1.0
+    assert mg["source"] not in build["held_out_materials"]
+    assert outside["noise"]["uncertain"] == 1.0, "noise frames fail the image-quality check"
+    assert "## Outside the classes" in (package / "card.md").read_text()
     out = tmp_path / "predictions"
     argv = ["predict", "--model", str(package), nickel_scan_file, "--out", str(out)]
     assert main(argv) == 0
@@ -36,5 +44,7 @@ def test_recipes_scale_and_name_errors():
     assert big.decorated_per_type == 4 * base.decorated_per_type
     assert big.training.epochs == 4 * base.training.epochs
     assert big.training.num_workers == 8 and big.training.use_gpu
-    with pytest.raises(ValueError, match="recipe 'nope': unknown; known: cubic-cpu, tiny"):
+    with pytest.raises(
+        ValueError, match="recipe 'nope': unknown; known: cubic-cpu, cubic-lab, tiny"
+    ):
         recipe("nope")

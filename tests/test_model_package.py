@@ -163,7 +163,7 @@ def test_export_a_package_and_predict_with_it_without_the_lake(
     folder = models / "tiny-cubic"
     assert {p.name for p in folder.iterdir()} == {
         "model.pt", "config.json", "classes.json", "reading.json", "calibration.json",
-        "card.json", "card.md",
+        "card.json", "card.md", "confusion.png",
     }  # fmt: skip
     card = json.loads((folder / "card.json").read_text())
     assert card["symbols"] == ["Fm-3m", "Fd-3m", "Im-3m"]
@@ -213,3 +213,22 @@ def test_an_uncalibrated_run_is_not_exported(training_lake, calibrated_run, tmp_
         export_model(training_lake.url, {}, "pkg-copy", "x", tmp_path)
     loaded = load_run(lake, "pkg-copy")
     assert loaded.calibration is None and loaded.threshold == 0.9
+
+
+def test_rebuild_commands_carry_the_lab_detector_flags():
+    """A recipe run's geometry and degradations are train flags now, so the card's rebuild
+    command carries them (and no note about settings without a flag for them)."""
+    from train.runs.package import rebuild_commands
+
+    settings = {
+        "arch": "resnet18", "epochs": 16, "pc": [0.5, 0.3, 0.6], "degrade": True,
+        "pc_range": [[0.35, 0.65], [0.15, 0.45], [0.45, 0.8]],
+    }  # fmt: skip
+    card = {
+        "name": "m", "run_id": "r", "calibration": {"n_patterns": 10, "fit_materials": ["a"]},
+        "training": {"settings": settings, "train_ids": ["a"], "test_ids": ["b"]},
+    }  # fmt: skip
+    train_line = rebuild_commands(card)[0]
+    assert "--pc 0.5 0.3 0.6" in train_line and "--degrade" in train_line
+    assert "--pc-range 0.35 0.65 0.15 0.45 0.45 0.8" in train_line
+    assert not any(line.startswith("# the CLI has no flag") for line in rebuild_commands(card))

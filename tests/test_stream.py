@@ -419,3 +419,27 @@ def test_a_pc_range_trains_across_fields_of_view():
     assert stored.augment.pc_range == ranges
     with pytest.raises(AugmentError, match="PCz must be > 0"):
         AugmentConfig(pc_range=((0.4, 0.6), (0.2, 0.5), (0.0, 1.0)))
+
+
+def test_a_run_on_a_lab_detector_reads_and_degrades_as_configured():
+    """``pc`` moves the run's detector (evaluation renders there and prediction re-projects onto
+    it, so it is stored in the reading); ``degrade`` adds the camera degradations to training
+    only; a PCz of zero is refused naming the field."""
+    from train.errors import TrainingError
+    from train.patterns.reading import PatternReading
+    from train.run_config import LAB_DEGRADATIONS
+    from train.supervised import SupervisedConfig
+
+    paper = SupervisedConfig(image_size=32, detector_shape=(32, 32))
+    lab = paper.refine(pc=(0.5, 0.3, 0.6), degrade=True)
+    assert paper.detector().pc[2] > 1.7 and lab.detector().pc == (0.5, 0.3, 0.6)
+    assert lab.stream_config(False).detector.pc == (0.5, 0.3, 0.6)
+    assert lab.stream_config(False).augment is None
+    stored = PatternReading.from_dict(lab.reading([225, 229]).to_dict())
+    assert stored.detector.pc == (0.5, 0.3, 0.6)
+    augment = lab.stream_config(True).augment
+    for name, value in LAB_DEGRADATIONS.items():
+        assert getattr(augment, name) == value
+    assert paper.stream_config(True).augment.dose_e_per_px is None
+    with pytest.raises(TrainingError, match=r"pc=\(0.5, 0.3, 0.0\)"):
+        lab.refine(pc=(0.5, 0.3, 0.0)).check_positive((), "train")

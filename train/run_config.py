@@ -67,10 +67,19 @@ class StreamedRunConfig:
     preprocess
         Background correction and normalisation of every pattern (stored with the run, and
         applied by evaluation and prediction).
+    pc
+        Bruker pattern centre (PCx, PCy, PCz) of the run's detector (None: the paper's, PCz
+        1.73, a ~32 deg field; lab detectors sit near PCz 0.5-0.7, a field two to three times
+        wider). Evaluation renders here and prediction re-projects patterns of known geometry
+        onto it.
     pc_range
         Train across detector geometries: ((x_low, x_high), (y_low, y_high), (z_low, z_high))
         Bruker pattern-centre ranges each training pattern's PC is drawn from (None: the
         paper's detector only; a model then knows one field of view).
+    degrade
+        Train on realistic degradations too (:data:`LAB_DEGRADATIONS`: weak bands on an uneven
+        background with shot noise, blur, gamma, 2x binning), so real cameras' patterns are not
+        out of distribution.
     fault
         Testing hook: ``{"rank", "epoch", "step", "marker"}`` kills that worker once.
     """
@@ -94,7 +103,9 @@ class StreamedRunConfig:
     seed: int = 0
     stream_device: str = "cpu"
     preprocess: PreprocessConfig = PreprocessConfig()
+    pc: tuple[float, float, float] | None = None
     pc_range: tuple[tuple[float, float], tuple[float, float], tuple[float, float]] | None = None
+    degrade: bool = False
     fault: dict[str, Any] | None = field(default=None, compare=False)
 
     def refine(self, **changes: Any) -> Self:
@@ -102,10 +113,14 @@ class StreamedRunConfig:
         return dataclasses.replace(self, **changes)
 
     def detector(self):
-        """The training detector: the paper's geometry with ``detector_shape`` pixels."""
+        """The training detector: the paper's geometry with ``detector_shape`` pixels, at ``pc``
+        when one is given."""
         from train.patterns.detector import Detector
 
-        return Detector.paper(shape=tuple(self.detector_shape))
+        paper = Detector.paper(shape=tuple(self.detector_shape))
+        if self.pc is None:
+            return paper
+        return dataclasses.replace(paper, pc=tuple(float(v) for v in self.pc))
 
     def stream_config(self, training: bool) -> StreamConfig:
         """The run's ``StreamConfig`` (augmented for training, plain for evaluation).
@@ -145,11 +160,18 @@ class StreamedRunConfig:
         ``pc_range``; None when neither is asked for."""
         from train.patterns.augment import AugmentConfig
 
+        degradations = LAB_DEGRADATIONS if self.degrade else {}
         if self.augment:
             return AugmentConfig(
-                crop_size=self.image_size, flip_ud=True, flip_lr=True, pc_range=self.pc_range
+                crop_size=self.image_size,
+                flip_ud=True,
+                flip_lr=True,
+                pc_range=self.pc_range,
+                **degradations,
             )
-        return None if self.pc_range is None else AugmentConfig(pc_range=self.pc_range)
+        if self.pc_range is None and not degradations:
+            return None
+        return AugmentConfig(pc_range=self.pc_range, **degradations)
 
     def reading(self, classes: list) -> PatternReading:
         """How this run reads a pattern (stored as the run's ``reading.json``)."""
@@ -196,6 +218,8 @@ class StreamedRunConfig:
             raise TrainingError(f"{what} lr={self.lr}: must be > 0")
         if not self.variants:
             raise TrainingError(f"{what} variants: name at least one master variant")
+        if self.pc is not None and (len(self.pc) != 3 or not float(self.pc[2]) > 0):
+            raise TrainingError(f"{what} pc={self.pc}: need (PCx, PCy, PCz) with PCz > 0")
         if self.pc_range is not None:
             from train.patterns.augment import AugmentConfig, AugmentError
 
@@ -207,6 +231,19 @@ class StreamedRunConfig:
             isinstance(self.energy, int | float) and self.energy > 0
         ):
             raise TrainingError(f"{what} energy={self.energy!r}: 'weighted' or a keV value > 0")
+
+
+LAB_DEGRADATIONS: dict[str, Any] = {
+    "gamma_range": (0.8, 1.25),
+    "band_contrast_range": (0.15, 0.5),
+    "camera_dose_range": (200.0, 5000.0),
+    "residual_background": 0.03,
+    "blur_sigma_px": (0.0, 0.7),
+    "binning_factors": (1, 1, 2),
+}
+"""What ``degrade`` adds: gamma 0.8-1.25, the camera's record (bands of 15-50 % contrast on an
+uneven background, up to 3 %, with shot noise at 200-5000 electrons per pixel; see
+:mod:`train.patterns.camera`), Gaussian blur of 0-0.7 px, and one pattern in three binned 2x."""
 
 
 def _at_least(what: str, name: str, value: Any, minimum: int) -> None:

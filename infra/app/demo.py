@@ -1,22 +1,29 @@
 """``ebsdlake demo``: the main job end to end on the embedded default.
 
-Ingest the bundled prototypes and synthetic cubic crystals of the paper's space groups, simulate
-them at small settings in parallel Ray actors, train a ResNet18 on the projection stream, evaluate
-it on held-out materials and write ``demo-report/``. Each stage reuses what the lake already
-holds, so a second run skips finished simulations.
+The demo is the shipped model's recipe (``cubic-lab``, see :mod:`infra.app.recipes`) at demo
+scale: ingest the bundled prototypes and decorated cubic structure types, simulate them with the
+recipe's master settings in parallel Ray actors, train the recipe's ResNet18 (lab detector, range
+of pattern centres, camera degradations) on the projection stream, evaluate it on held-out
+materials and write ``demo-report/``. Each stage reuses what the lake already holds, so a second
+run skips finished simulations.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from infra.app.recipes import Recipe, recipe
+
 #: The paper's six cubic space groups (Pm-3m, Pm-3n, Fm-3m, Fd-3m, Im-3m, Ia-3d).
 PAPER_SPACE_GROUPS = (221, 223, 225, 227, 229, 230)
+
+DEMO_RECIPE = "cubic-lab"
+"""The recipe the demo runs at demo scale (the shipped cubic model's)."""
 
 
 @dataclass(frozen=True)
@@ -28,32 +35,31 @@ class DemoSettings:
     lake_url, report_dir
         Where the lake and the report go.
     quick
-        Smallest settings (end-to-end tests): a few prototypes, no synthetic crystals.
-    synthetic_per_group
-        Synthetic crystals per paper space group, besides the 16 prototypes.
-    npx, dmin_nm, energies_kev, mc_electrons, bethe
-        Simulation settings: Lambert half-width, smallest d-spacing (nm), energy bins (keV),
-        Monte Carlo electrons, Bethe thresholds (strong, weak, cutoff).
+        Smallest settings (end-to-end tests): a few prototypes, no decorated crystals, tiny
+        masters.
+    decorated_per_type
+        Decorated crystals per cubic structure type (twelve types), besides the prototypes.
+    time_limit_s
+        Per-master simulation time limit (seconds).
     epochs, patterns_per_material, batch_size, image_size
-        Training settings of the ResNet18 run.
+        Training settings of the recipe's run at demo scale (image_size None: the recipe's).
+    holdout_folds
+        One of this many stratified folds of materials is held out.
     seed
-        One seed for synthetic crystals, the split, the stream and the network.
+        One seed for decorations, the split, the stream and the network.
+    prototypes
+        Bundled prototypes to ingest (None: all).
     """
 
     lake_url: str = "./lake.zarr"
     report_dir: str = "demo-report"
     quick: bool = False
-    synthetic_per_group: int = 2
-    npx: int = 40
-    dmin_nm: float = 0.12
-    energies_kev: tuple[float, float, float] = (15.0, 20.0, 5.0)
-    mc_electrons: int = 20_000
-    bethe: tuple[float, float, float] = (4.0, 8.0, 50.0)
+    decorated_per_type: int = 4
     time_limit_s: float = 300.0
-    epochs: int = 14
+    epochs: int = 12
     patterns_per_material: int = 48
     batch_size: int = 32
-    image_size: int = 64
+    image_size: int | None = None
     holdout_folds: int = 4
     seed: int = 0
     prototypes: tuple[str, ...] | None = None
@@ -62,20 +68,40 @@ class DemoSettings:
         """The settings actually run: ``quick`` shrinks everything to test size."""
         if not self.quick:
             return self
-        from dataclasses import replace
-
         return replace(
             self,
-            synthetic_per_group=0,
-            npx=20,
-            energies_kev=(20.0, 20.0, 1.0),
-            mc_electrons=5_000,
+            decorated_per_type=0,
             epochs=2,
             patterns_per_material=16,
             batch_size=16,
             image_size=48,
             holdout_folds=2,
             prototypes=("Ni", "Al", "Si", "Ge", "W", "Fe", "Ta"),
+        )
+
+    def recipe(self) -> Recipe:
+        """The demo's recipe: :data:`DEMO_RECIPE` at these sizes (``quick``: tiny masters)."""
+        base = recipe(DEMO_RECIPE)
+        size = self.image_size or base.training.image_size
+        training = base.training.refine(
+            epochs=self.epochs,
+            patterns_per_material=self.patterns_per_material,
+            batch_size=self.batch_size,
+            image_size=size,
+            detector_shape=(size + 8, size + 8),
+            num_workers=1,
+            seed=self.seed,
+        )
+        simulation = base.simulation
+        if self.quick:
+            simulation = simulation.refine(
+                npx=20, dmin_nm=0.12, energy_min_kev=20.0, mc_electrons=5_000
+            )
+        return base.refine(
+            decorated_per_type=self.decorated_per_type,
+            simulation=simulation,
+            training=training,
+            seed=self.seed,
         )
 
 
@@ -102,7 +128,7 @@ def _stage(console: Console, name: str) -> float:
 
 def _ingest(lake, settings: DemoSettings, console: Console) -> list[str]:
     from ingest.prototypes import load_prototypes
-    from ingest.synthetic import SyntheticParams, generate
+    from ingest.structure_types import generate_decorated, parse_structure_types
     from ingest.writer import IngestReport, ingest
 
     report = IngestReport()
@@ -112,21 +138,19 @@ def _ingest(lake, settings: DemoSettings, console: Console) -> list[str]:
         report,
         description="prototypes",
     )
-    if settings.synthetic_per_group:
-        params = SyntheticParams(n_elements=2, max_wyckoff=2)
-        records = generate(
-            PAPER_SPACE_GROUPS,
-            per_group=settings.synthetic_per_group,
-            seed=settings.seed,
-            params=params,
+    if settings.decorated_per_type:
+        cooking = settings.recipe()
+        types = parse_structure_types(cooking.structure_types)
+        records = generate_decorated(
+            types, settings.decorated_per_type, settings.seed, cooking.elements,
             on_reject=report.reject,
-        )
+        )  # fmt: skip
         ingest(
             lake,
             records,
             report,
-            total=settings.synthetic_per_group * len(PAPER_SPACE_GROUPS),
-            description="synthetic cubic",
+            total=settings.decorated_per_type * len(types),
+            description="decorated cubic",
         )
     console.print(f"ingest: {report.summary()}")
     for what, reason in report.rejected:
@@ -136,27 +160,11 @@ def _ingest(lake, settings: DemoSettings, console: Console) -> list[str]:
 
 def _simulate(settings: DemoSettings, storage_options, ids, ray_address, console):
     from simulate.campaign import run_campaign
-    from simulate.settings import SimulationSettings
 
-    low, high, step = settings.energies_kev
-    strong, weak, cutoff = settings.bethe
-    sim = SimulationSettings(
-        npx=settings.npx,
-        dmin_nm=settings.dmin_nm,
-        energy_min_kev=low,
-        energy_max_kev=high,
-        energy_step_kev=step,
-        mc_electrons=settings.mc_electrons,
-        bethe_strong=strong,
-        bethe_weak=weak,
-        bethe_cutoff=cutoff,
-        device="cpu",
-        precision="single",
-    )
-    summary = run_campaign(
+    return run_campaign(
         settings.lake_url,
         storage_options,
-        sim,
+        settings.recipe().simulation,
         material_ids=ids,
         variants=0,
         seed=settings.seed,
@@ -165,7 +173,6 @@ def _simulate(settings: DemoSettings, storage_options, ids, ray_address, console
         progress=True,
         console=console,
     )
-    return summary
 
 
 def _split(lake, ids: list[str], settings: DemoSettings) -> tuple[list[str], list[str]]:
@@ -181,21 +188,9 @@ def _train_and_evaluate(settings, storage_options, train_ids, test_ids, ray_addr
     from infra.app.train_progress import TrainProgress
     from train.runs.evaluate import evaluate_run, training_curve_png
     from train.runs.training import train_supervised
-    from train.supervised import SupervisedConfig
 
-    config = SupervisedConfig().refine(
-        arch="resnet18",
-        epochs=settings.epochs,
-        patterns_per_material=settings.patterns_per_material,
-        batch_size=settings.batch_size,
-        image_size=settings.image_size,
-        detector_shape=(settings.image_size + 8, settings.image_size + 8),
-        lr=1e-2,
-        lr_step_epochs=7,
-        num_workers=1,
-        seed=settings.seed,
-    )
-    run_id = f"demo-resnet18-seed{settings.seed}"
+    config = settings.recipe().training
+    run_id = f"demo-{DEMO_RECIPE}-seed{settings.seed}"
     console.print(
         f"train: {len(train_ids)} training materials, {len(test_ids)} held out, "
         f"{settings.epochs} epochs x {settings.patterns_per_material} patterns/material"
@@ -233,7 +228,7 @@ def run_demo(
     seconds: dict[str, float] = {}
     lake = Lake.open(settings.lake_url, storage_options=storage_options, create=True)
 
-    started = _stage(console, "1/4 ingest: prototypes and synthetic cubic crystals")
+    started = _stage(console, "1/4 ingest: prototypes and decorated cubic structure types")
     ids = _ingest(lake, settings, console)
     seconds["ingest"] = time.monotonic() - started
 
@@ -242,7 +237,10 @@ def run_demo(
     seconds["simulate"] = time.monotonic() - started
     simulated = [m for m in ids if "default" in lake.variants(m)]
 
-    started = _stage(console, "3/4 train: ResNet18 on the projection stream (Ray Train)")
+    started = _stage(
+        console,
+        f"3/4 train: the {DEMO_RECIPE} recipe's ResNet18 on the projection stream (Ray Train)",
+    )
     train_ids, test_ids = _split(lake, simulated, settings)
     result, evaluation, curve = _train_and_evaluate(
         settings, storage_options, train_ids, test_ids, ray_address, console

@@ -75,8 +75,9 @@ def write_report(
     by_class = complete.groupby("disordered_spacegroup_symbol")["material_id"].apply(list)
     grid_ids = [ids[0] for ids in by_class.values][:6]
     pattern_grid(
-        settings.lake_url, storage_options, grid_ids, 5, folder / "patterns.png", seed=settings.seed
-    )
+        settings.lake_url, storage_options, grid_ids, 5, folder / "patterns.png",
+        seed=settings.seed, detector=settings.recipe().training.detector(),
+    )  # fmt: skip
     (folder / "training_curve.png").write_bytes(curve_png)
     (folder / "confusion.png").write_bytes(confusion_png(evaluation))
     (folder / "confusion.csv").write_bytes(confusion_csv(evaluation))
@@ -108,6 +109,8 @@ def write_report(
     )
     chance = 1.0 / max(1, len(evaluation.classes))
     failed = "\n".join(f"- {what}: {why}" for what, why in campaign.failed) or "none"
+    cooking = settings.recipe()
+    sim, training = cooking.simulation, cooking.training
     text = f"""# ebsdlake demo report
 
 The main job end to end on the embedded default: local Ray, the lake at `{settings.lake_url}`,
@@ -115,7 +118,7 @@ the de-ebsd dynamical engine on CPU.
 
 | stage | result | time |
 |---|---|---|
-| ingest | {len(catalog.drop_duplicates("material_id"))} structures (bundled prototypes + synthetic cubic) | {seconds.get("ingest", 0):.0f} s |
+| ingest | {len(catalog.drop_duplicates("material_id"))} structures (bundled prototypes + decorated cubic types) | {seconds.get("ingest", 0):.0f} s |
 | simulate | {campaign.completed} new masters this run, {campaign.skipped_complete} reused, {len(campaign.failed)} failed | {seconds.get("simulate", 0):.0f} s |
 | train + evaluate | ResNet18, {len(train_ids)} training / {len(test_ids)} held-out materials | {seconds.get("train+evaluate", 0):.0f} s |
 
@@ -123,17 +126,21 @@ the de-ebsd dynamical engine on CPU.
 of materials never seen in training (label: compositionally-disordered space group,
 {len(evaluation.classes)} classes, chance {chance:.1%}).
 
-Simulation settings: npx {settings.npx}, dmin {settings.dmin_nm} nm, energies
-{settings.energies_kev[0]:g}-{settings.energies_kev[1]:g} keV, Bethe {settings.bethe},
-{settings.mc_electrons} Monte Carlo electrons (the paper uses npx 300, dmin 0.05 nm, 10-20 keV,
-Bethe 8/50/100). Training: {settings.epochs} epochs, {settings.patterns_per_material} random
-orientations per material and epoch, {settings.image_size} px input.
+The `{cooking.name}` recipe at demo scale ({settings.decorated_per_type} decorated crystals per
+structure type; `ebsdlake model build {cooking.name}` is the full size). Simulation: npx {sim.npx},
+dmin {sim.dmin_nm} nm, energies {sim.energy_min_kev:g}-{sim.energy_max_kev:g} keV, Bethe
+{sim.bethe_strong:g}/{sim.bethe_weak:g}/{sim.bethe_cutoff:g}, {sim.mc_electrons} Monte Carlo
+electrons (the paper uses npx 300, dmin 0.05 nm, 10-20 keV, Bethe 8/50/100). Training:
+{training.arch}, {training.epochs} epochs, {training.patterns_per_material} random orientations per
+material and epoch, {training.image_size} px input, detector pattern centre {training.detector().pc}
+(Bruker), pattern centres drawn from {training.pc_range}, camera degradations
+{"on" if training.degrade else "off"}.
 
 ## One master pattern
 
 ![master pattern](master_pattern.png)
 
-## Projected patterns (one row per class, random orientations, paper detector geometry)
+## Projected patterns (one row per class, random orientations, the recipe's lab detector)
 
 ![projected patterns](patterns.png)
 

@@ -43,10 +43,11 @@ def build_model(
 
     started = time.monotonic()
     ingested = _ingest(recipe, lake_url, options, report)
+    outsiders = _ingest_out_of_class(recipe, lake_url, options)
     seconds["ingest"] = time.monotonic() - started
 
     started = time.monotonic()
-    _simulate(recipe, lake_url, options, ingested, ray_address)
+    _simulate(recipe, lake_url, options, ingested + outsiders, ray_address)
     seconds["simulate"] = time.monotonic() - started
 
     started = time.monotonic()
@@ -61,9 +62,13 @@ def build_model(
     calibration = calibrate_run(lake_url, options, run_id, recipe.calibration_patterns)
     report(f"calibrate: temperature {calibration.temperature:.2f}")
     seconds["calibrate"] = time.monotonic() - started
+
+    started = time.monotonic()
+    refusals = _out_of_class(recipe, lake_url, options, run_id, outsiders)
+    seconds["out-of-class"] = time.monotonic() - started
     target = Path(out_dir) / recipe.name
     package = export_model(lake_url, options, run_id, recipe.name, out_dir)
-    _add_build_record(package, recipe, lake_url, seconds, summary)
+    _add_build_record(package, recipe, lake_url, seconds, summary, refusals)
     report(f"model {recipe.name}: wrote {target} ({sum(seconds.values()) / 60:.1f} min)")
     return package
 
@@ -90,6 +95,40 @@ def _ingest(recipe: Recipe, lake_url: str, options: dict, report) -> list[str]:
     ids = sorted(set(outcome.ingested) | set(outcome.skipped))
     labels = material_labels(lake, ids, label_attribute(recipe.training.label))
     return [m for m, label in zip(ids, labels, strict=True) if label in recipe.classes]
+
+
+def _ingest_out_of_class(recipe: Recipe, lake_url: str, options: dict) -> list[str]:
+    """Ingest the recipe's bundled non-cubic phases; return their material ids."""
+    from ingest.cif import read_cifs
+    from ingest.noncubic import noncubic_cif
+    from ingest.writer import IngestReport, ingest
+    from lake import Lake
+
+    if not recipe.out_of_class:
+        return []
+    records = list(read_cifs([noncubic_cif(name) for name in recipe.out_of_class]))
+    lake = Lake.open(lake_url, storage_options=options, mode="r+")
+    ingest(lake, records, IngestReport(), description="out-of-class phases")
+    return [record.material_id for record in records]
+
+
+def _out_of_class(
+    recipe: Recipe, lake_url: str, options: dict, run_id: str, outsiders: list[str]
+) -> list[dict]:
+    """Share of "uncertain" calls of the calibrated run on the out-of-class phases and noise."""
+    from lake import Lake
+    from train.runs.inference import load_run
+    from train.runs.out_of_class import noise_share, out_of_class_shares
+
+    lake = Lake.open(lake_url, storage_options=options, mode="r")
+    loaded = load_run(lake, run_id)
+    simulated = [m for m in outsiders if "default" in lake.variants(m)]
+    shares = out_of_class_shares(loaded, lake_url, options, simulated, recipe.out_of_class_patterns)
+    rows = [
+        {**share.to_dict(), "formula": lake.structure(share.source).get("formula")}
+        for share in shares
+    ]
+    return [*rows, noise_share(loaded).to_dict()]
 
 
 def _simulate(recipe: Recipe, lake_url: str, options: dict, ids: list[str], ray_address) -> None:
@@ -150,7 +189,12 @@ def _finished_summary(lake, run_id: str, config) -> dict | None:
 
 
 def _add_build_record(
-    package: Path, recipe: Recipe, lake_url: str, seconds: dict[str, float], summary: dict
+    package: Path,
+    recipe: Recipe,
+    lake_url: str,
+    seconds: dict[str, float],
+    summary: dict,
+    refusals: list[dict],
 ) -> None:
     """Add how the package was built (recipe, stage wall times, machine, command) to its card."""
     card_path = package / "card.json"
@@ -164,6 +208,7 @@ def _add_build_record(
         "command": f"ebsdlake --lake LAKE model build {recipe.name}",
         "held_out_materials": list(summary.get("test_ids", [])),
     }
+    card["out_of_class"] = refusals
     card_path.write_text(json.dumps(card, indent=2, sort_keys=True))
     lines = [
         "",
@@ -175,6 +220,19 @@ def _add_build_record(
         "|---|---|",
         *[f"| {stage} | {value:.0f} |" for stage, value in seconds.items()],
         f"| total | {sum(seconds.values()):.0f} |",
+        "",
+        "## Outside the classes",
+        "",
+        "Share called uncertain (higher is better): simulated non-cubic phases never trained on,",
+        "and Poisson noise frames.",
+        "",
+        "| source | patterns | uncertain | confident calls |",
+        "|---|---|---|---|",
+        *[
+            f"| {row.get('formula') or row['source']} | {row['patterns']} | "
+            f"{row['uncertain']:.2f} | {row['calls'] or '-'} |"
+            for row in refusals
+        ],
         "",
     ]
     with open(package / "card.md", "a") as handle:

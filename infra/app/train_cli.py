@@ -84,6 +84,8 @@ def _run_settings(args: argparse.Namespace, mcd: bool) -> dict[str, Any]:
         "weights_path": args.weights,
         "seed": args.seed,
         "pc_range": _pc_range(getattr(args, "pc_range", None)),
+        "pc": tuple(args.pc) if getattr(args, "pc", None) else None,
+        "degrade": True if getattr(args, "degrade", False) else None,
     }
     if mcd:
         settings["top_n"] = args.top_n
@@ -204,6 +206,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar=("XL", "XH", "YL", "YH", "ZL", "ZH"),
         help="train across detector geometries: Bruker pattern-centre ranges drawn per pattern "
         "(e.g. 0.4 0.6 0.2 0.5 0.5 1.8); default the paper's detector only",
+    )
+    train.add_argument(
+        "--pc",
+        nargs=3,
+        type=float,
+        metavar=("X", "Y", "Z"),
+        help="Bruker pattern centre of the run's detector (default the paper's, PCz 1.73; "
+        "lab detectors: about 0.5 0.45 0.65)",
+    )
+    train.add_argument(
+        "--degrade",
+        action="store_true",
+        help="also train on shot noise, blur, contrast, gamma and binning (real cameras)",
     )
     train.set_defaults(func=train_handler)
 

@@ -42,3 +42,40 @@ def test_stream_plus_ray_train_vs_bare_loop_on_cpu(training_lake, ray_two_cpus):
         f"{pipeline:.1f} img/s, bare loop {bare:.1f} img/s, ratio {ratio:.3f}"
     )
     assert math.isfinite(ratio) and ratio > 0
+
+
+def test_recipe_training_vs_bare_loop_on_cpu(training_lake, ray_two_cpus):
+    """The shipped recipe's training settings (lab detector, PC range, degradations, crop and
+    flips, 72 px renders cropped to 64) against the bare loop of the same network."""
+    from infra.app.recipes import recipe
+
+    lab = recipe("cubic-lab").training
+    config = lab.refine(epochs=2, steps_per_epoch=STEPS, num_workers=1, patterns_per_material=1)
+    result = train_supervised(training_lake.url, {}, training_lake.train_ids, config, "bench-lab")
+    pipeline = result.history[-1]["images_per_s"]
+    torch.set_num_threads(1)
+    bare = bare_loop_images_per_s(lab.arch, 3, lab.batch_size, lab.image_size, STEPS, "cpu")
+    ratio = pipeline / bare
+    print(
+        f"\n[bench training] recipe cubic-lab ({lab.arch} {lab.image_size}px batch "
+        f"{lab.batch_size}): stream+RayTrain {pipeline:.1f} img/s, bare loop {bare:.1f} img/s, "
+        f"ratio {ratio:.3f}"
+    )
+    assert math.isfinite(ratio) and ratio > 0
+
+
+def test_model_build_wall_time_by_stage(tmp_path, ray_two_cpus):
+    """``model build tiny`` end to end: the wall time of each stage, as the card records it."""
+    import json
+
+    from infra.app.cli import main
+
+    lake, models = tmp_path / "lake.zarr", tmp_path / "models"
+    assert main(["--lake", str(lake), "model", "build", "tiny", "--out", str(models)]) == 0
+    seconds = json.loads((models / "tiny" / "card.json").read_text())["build"]["stage_seconds"]
+    total = sum(seconds.values())
+    shares = ", ".join(
+        f"{stage} {value:.1f} s ({value / total:.0%})" for stage, value in seconds.items()
+    )
+    print(f"\n[bench build] model build tiny: {shares}; total {total:.1f} s")
+    assert all(value >= 0 for value in seconds.values()) and total > 0

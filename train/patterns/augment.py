@@ -5,8 +5,9 @@ All options are off by default (``AugmentConfig()`` changes nothing but the opti
 evaluation streams pass ``augment=None``.
 
 Order, from the microscope outward: pattern-centre jitter (applied at projection time by the
-stream, see :func:`jittered_pcs`), contrast and gamma (detector response), shot noise at a dose,
-blur (phosphor and optics), binning, then the geometric crop and flips.
+stream, see :func:`jittered_pcs`), contrast and gamma (detector response), the camera's record
+(weak bands on an uneven background with shot noise, :mod:`train.patterns.camera`), shot noise at
+a dose, blur (phosphor and optics), binning, then the geometric crop and flips.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from train.patterns.blur import gaussian_blur_each
+from train.patterns.camera import as_recorded
 from train.patterns.errors import PatternError
 
 
@@ -53,6 +55,11 @@ class AugmentConfig:
     binning_factors
         Candidate binning factors; each pattern is binned by one drawn factor and scaled back
         (loses detail as a coarser camera would). (1,): off.
+    band_contrast_range, camera_dose_range, residual_background
+        Record each pattern as a camera does (:func:`train.patterns.camera.as_recorded`): band
+        contrast (fraction of the background, drawn uniformly), electrons per pixel (drawn
+        log-uniformly) and the largest amplitude of a smooth residual background. Off when
+        ``band_contrast_range`` is None.
     """
 
     crop_size: int | None = None
@@ -65,6 +72,9 @@ class AugmentConfig:
     contrast_range: tuple[float, float] | None = None
     gamma_range: tuple[float, float] | None = None
     binning_factors: tuple[int, ...] = (1,)
+    band_contrast_range: tuple[float, float] | None = None
+    camera_dose_range: tuple[float, float] = (50.0, 2000.0)
+    residual_background: float = 0.0
 
     def __post_init__(self) -> None:
         if self.crop_size is not None and self.crop_size < 1:
@@ -73,7 +83,13 @@ class AugmentConfig:
             raise AugmentError(f"AugmentConfig.dose_e_per_px={self.dose_e_per_px}: must be > 0")
         if self.pc_jitter < 0:
             raise AugmentError(f"AugmentConfig.pc_jitter={self.pc_jitter}: must be >= 0")
-        for name in ("blur_sigma_px", "contrast_range", "gamma_range"):
+        low, high = self.camera_dose_range
+        if not 0 < low <= high or self.residual_background < 0:
+            raise AugmentError(
+                f"AugmentConfig.camera_dose_range={self.camera_dose_range}, residual_background="
+                f"{self.residual_background}: need 0 < low <= high and an amplitude >= 0"
+            )
+        for name in ("blur_sigma_px", "contrast_range", "gamma_range", "band_contrast_range"):
             rng = getattr(self, name)
             if rng is not None and (len(rng) != 2 or rng[0] > rng[1] or rng[0] < 0):
                 raise AugmentError(
@@ -136,6 +152,10 @@ def degrade(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator) -> 
         lo = x.amin(dim=(-2, -1), keepdim=True)
         hi = x.amax(dim=(-2, -1), keepdim=True)
         x = ((x - lo) / (hi - lo).clamp_min(1e-12)).clamp(0, 1) ** g
+    if cfg.band_contrast_range is not None:
+        x = as_recorded(
+            x, cfg.band_contrast_range, cfg.camera_dose_range, cfg.residual_background, generator
+        )
     if cfg.dose_e_per_px is not None:
         lo = x.amin(dim=(-2, -1), keepdim=True)
         x = x - lo

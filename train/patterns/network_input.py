@@ -1,7 +1,7 @@
 """A recorded pattern made into a run's network input, the way the run was trained.
 
 Order: the file's static background (flat field), pixels outside the phosphor screen found,
-then the geometry: re-projected onto the run's own detector when the recording geometry is
+then the geometry: re-projected onto the run's detector when the recording geometry is
 known (exact: both are gnomonic views from the beam spot), else the largest square around the
 frame centre (never a stretch); then the run's pre-processing (dynamic background,
 normalisation) at the run's input size. Pixels the network should not trust (outside the
@@ -16,10 +16,17 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from train.patterns.detector import Detector
 from train.patterns.preprocess import preprocess
 from train.patterns.reading import PatternReading
-from train.patterns.reprojection import centre_square, reproject
+from train.patterns.reprojection import centre_square, covered_pixels, reproject
 from train.patterns.scan_geometry import ScanGeometry
+
+CENTRE_GRID = 5
+"""Pattern centres tried per axis of a run's ``pc_range`` for a recording outside it."""
+
+COVERAGE_SIDE = 24
+"""Side (px) of the coarse view on which the recorded screen's coverage is counted."""
 
 SCREEN_THRESHOLD = 0.15
 """Pixels darker than this fraction of the scan's bright level lie outside the screen."""
@@ -66,7 +73,7 @@ def network_input(
     # the screen mask travels as one more pattern, so it is moved exactly as the patterns are
     stacked = np.concatenate([data, on_screen[None].astype(np.float32)])
     if geometry.detector is not None:
-        target = reading.detector.with_shape((size, size))
+        target = target_detector(geometry.detector, reading)
         moved, covered = reproject(stacked, geometry.detector, target)
     else:
         moved, covered = _resized(centre_square(stacked), size), True
@@ -77,6 +84,48 @@ def network_input(
         means = np.array([p[valid].mean() if valid.any() else 0.0 for p in prepared])
         prepared[:, ~valid] = means[:, None]
     return torch.from_numpy(np.ascontiguousarray(prepared, dtype=np.float32))[:, None]
+
+
+def target_detector(source: Detector, reading: PatternReading) -> Detector:
+    """The square detector a recording on ``source`` is re-projected onto for this run.
+
+    Detector and sample tilts are the recording's: under uniformly random crystal orientations
+    they do not change what a pattern can look like, and keeping them keeps the view on the
+    recorded screen. The pattern centre is that of the recording's central square when the run
+    was trained on it (inside its ``pc_range``): the pattern is then only resampled. Otherwise it
+    is the trained centre (a grid over ``pc_range``, else the run's one detector) whose view the
+    recorded screen covers best, the nearest one among equals.
+    """
+    rows, cols = source.shape
+    side = min(rows, cols)
+    pcx, pcy, pcz = source.pc
+    square = np.array(
+        [(pcx * cols - (cols - side) / 2) / side, (pcy * rows - (rows - side) / 2) / side,
+         pcz * rows / side]
+    )  # fmt: skip
+    size = int(reading.image_size)
+    view = reading.detector.with_shape((size, size)).refine(
+        tilt_deg=source.tilt_deg,
+        sample_tilt_deg=source.sample_tilt_deg,
+        azimuthal_deg=source.azimuthal_deg,
+        twist_deg=source.twist_deg,
+    )
+    augment = reading.augment
+    if augment is None or augment.pc_range is None:
+        return view
+    low, high = np.asarray(augment.pc_range, dtype=np.float64).T
+    if np.all((square >= low) & (square <= high)):
+        return view.refine(pc=tuple(float(v) for v in square))
+    axes = [np.linspace(lo, hi, CENTRE_GRID) for lo, hi in zip(low, high, strict=True)]
+    candidates = [np.clip(square, low, high), *np.stack(np.meshgrid(*axes), -1).reshape(-1, 3)]
+    coarse = view.with_shape((COVERAGE_SIDE, COVERAGE_SIDE))
+
+    def score(pc: np.ndarray) -> tuple[float, float]:
+        seen = covered_pixels(source, coarse.refine(pc=tuple(float(v) for v in pc))).mean()
+        return round(float(seen), 2), -float(np.linalg.norm(pc - square))
+
+    best = max(candidates, key=score)
+    return view.refine(pc=tuple(float(v) for v in best))
 
 
 def _resized(patterns: np.ndarray, size: int) -> np.ndarray:

@@ -43,6 +43,14 @@ def source_pixel_coordinates(
     return rows, cols, valid
 
 
+def covered_pixels(source: Detector, target: Detector) -> np.ndarray:
+    """bool (h, w) with (h, w) = ``target.shape``: target pixels the ``source`` screen sees."""
+    rows, cols, valid = source_pixel_coordinates(source, target.direction_cosines())
+    ny, nx = source.shape
+    inside = valid & (rows >= -0.5) & (rows <= ny - 0.5) & (cols >= -0.5) & (cols <= nx - 0.5)
+    return inside.reshape(target.shape)
+
+
 def reproject(
     patterns: np.ndarray, source: Detector, target: Detector
 ) -> tuple[np.ndarray, np.ndarray]:

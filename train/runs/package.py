@@ -57,7 +57,12 @@ TRAIN_FLAGS = {
     "patterns_per_material": "--patterns-per-material",
     "variants": "--variants",
     "seed": "--seed",
+    "pc": "--pc",
+    "pc_range": "--pc-range",
+    "degrade": "--degrade",
 }
+CONFUSION_FIGURE = "confusion.png"
+"""The held-out confusion matrix figure of the run's evaluation, copied into the package."""
 RUNTIME_FIELDS = ("use_gpu", "max_failures", "fault", "stream_device")
 
 
@@ -94,6 +99,8 @@ def export_model(
         READING_FILE: _json_bytes(run.reading().to_dict()),
         CALIBRATION_FILE: _json_bytes(run.get_json(CALIBRATION_FILE)),
     }
+    if run.has(CONFUSION_FIGURE):
+        files[CONFUSION_FIGURE] = run.get_bytes(CONFUSION_FIGURE)
     card = model_card(run, name, len(files[MODEL_FILE]))
     files[CARD_FILE] = _json_bytes(card)
     files[CARD_TEXT_FILE] = card_markdown(card).encode()
@@ -184,9 +191,12 @@ def rebuild_commands(card: dict[str, Any]) -> list[str]:
     parts = ["ebsdlake --lake LAKE train", f"--run-id {run_id}"]
     for field, flag in TRAIN_FLAGS.items():
         value = settings.get(field)
-        if value is None:
+        if value is None or value is False:
             continue
-        shown = " ".join(map(str, value)) if isinstance(value, list) else str(value)
+        if value is True:
+            parts.append(flag)
+            continue
+        shown = " ".join(map(str, _flat(value))) if isinstance(value, list) else str(value)
         parts.append(f"{flag} {shown}")
     folds = len((card.get("protocol") or {}).get("folds") or {}) or 1
     parts.append(f"--folds {folds}")
@@ -221,6 +231,21 @@ def unflagged_settings(settings: dict[str, Any]) -> list[str]:
     )
 
 
+def _flat(values: list) -> list:
+    """Nested lists as one flat list (``pc_range`` pairs become six numbers)."""
+    return [
+        item for value in values for item in (_flat(value) if isinstance(value, list) else [value])
+    ]
+
+
+def _symbol(card: dict[str, Any], label: Any) -> str:
+    """The symbol of a class label as the card lists it (the label itself when unknown)."""
+    symbols = dict(
+        zip(map(str, card.get("classes") or []), card.get("symbols") or [], strict=False)
+    )
+    return symbols.get(str(label), str(label))
+
+
 def _n_materials(calibration: dict[str, Any]) -> int:
     """Materials the calibration was fitted on."""
     return len(calibration.get("fit_materials") or [])
@@ -241,7 +266,9 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"- held-out accuracy: {headline(card)['accuracy']}",
     ]
     for label, value in (accuracy.get("per_class") or {}).items():
-        lines.append(f"  - class {label}: {value:.3f}")
+        lines.append(f"  - {_symbol(card, label)} ({label}): {value:.3f}")
+    if accuracy.get("per_class"):
+        lines.append(f"- confusion matrix (rows true, columns predicted): ![]({CONFUSION_FIGURE})")
     protocol = card.get("protocol") or {}
     if protocol.get("cv_accuracy"):
         cv = protocol["cv_accuracy"]
