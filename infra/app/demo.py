@@ -54,9 +54,9 @@ class DemoSettings:
     lake_url: str = "./lake.zarr"
     report_dir: str = "demo-report"
     quick: bool = False
-    decorated_per_type: int = 4
+    decorated_per_type: int = 7
     time_limit_s: float = 300.0
-    epochs: int = 12
+    epochs: int = 14
     patterns_per_material: int = 48
     batch_size: int = 32
     image_size: int | None = None
