@@ -20,6 +20,8 @@ from infra.app.cli import main
 from train.runs.inference import load_model, shipped_model_names
 from train.runs.out_of_class import noise_share, out_of_class_shares
 
+pytest_plugins = ("training_fixtures",)
+
 SHIPPED = "cubic-lab"
 FM3M = 225
 NI_FILES = {
@@ -84,9 +86,10 @@ def test_noise_comes_out_uncertain(shipped):
 
 
 @pytest.fixture(scope="module")
-def mg_share(shipped, tmp_path_factory):
+def mg_share(shipped, tmp_path_factory, ray_two_cpus):
     """The shipped model on 60 patterns of bundled hexagonal Mg, simulated at the recipe's
-    master settings in a scratch lake through the CLI."""
+    master settings in a scratch lake through the CLI (on a Ray runtime this module starts and
+    shuts down, so later modules can start their own)."""
     from infra.app.recipes import recipe
     from ingest.noncubic import noncubic_cif
     from lake import Lake
