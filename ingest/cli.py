@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     _add_volume_per_atom(syn, (10.0, 30.0))
     syn.add_argument("--max-wyckoff", type=int, default=2, help="most Wyckoff sites (2)")
     syn.add_argument("--min-distance", type=float, default=1.8, help="Angstrom (1.8)")
+    syn.add_argument(
+        "--max-atoms", type=int, default=None, help="most atoms in the conventional cell"
+    )
     syn.set_defaults(func=_synthetic)
 
     dec = sources.add_parser(
@@ -165,6 +168,7 @@ def _synthetic(args) -> int:
         volume_per_atom=tuple(args.volume_per_atom),
         max_wyckoff=args.max_wyckoff,
         min_distance=args.min_distance,
+        max_atoms=args.max_atoms,
         symprec=_symprec(args),
     ).validated()
     report = IngestReport()

@@ -49,6 +49,9 @@ class SyntheticParams:
         Smallest allowed interatomic distance in Angstrom.
     max_attempts
         Candidates tried per requested structure before the group is reported as failed.
+    max_atoms
+        Most atoms in the conventional cell (None: no limit). Large cells have many
+        reflections above ``dmin`` and cost the simulation dearly; this keeps cells small.
     symprec
         spglib distance tolerance in Angstrom for the symmetry check and the labels.
     """
@@ -59,6 +62,7 @@ class SyntheticParams:
     max_wyckoff: int = 2
     min_distance: float = 1.8
     max_attempts: int = 40
+    max_atoms: int | None = None
     symprec: float = DEFAULT_SYMPREC
 
     def validated(self) -> SyntheticParams:
@@ -79,6 +83,8 @@ class SyntheticParams:
             )
         if not self.min_distance > 0:
             raise IngestError(f"--min-distance {self.min_distance}: must be > 0 Angstrom")
+        if self.max_atoms is not None and self.max_atoms < 1:
+            raise IngestError(f"--max-atoms {self.max_atoms}: must be >= 1")
         if not self.symprec > 0:
             raise IngestError(f"--symprec {self.symprec}: must be > 0 Angstrom")
         return SyntheticParams(**{**asdict(self), "elements": elements})
@@ -133,6 +139,8 @@ def _candidate(group, params: SyntheticParams, rng, attempt: int, tolerances) ->
     if sites is None:
         return None
     counts = [sum(int(s[:-1]) for s in per_species) for per_species in sites]
+    if params.max_atoms is not None and sum(counts) > params.max_atoms:
+        return None
     crystal = pyxtal()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

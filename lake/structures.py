@@ -17,6 +17,7 @@ import zarr
 
 from lake.errors import LakeFormatError, LakeInputError, LakeNotFoundError, MissingLabelError
 from lake.jsonable import to_json
+from lake.laue_classes import laue_class
 from lake.layout import COMPLETE, RESERVED_STRUCTURE_KEYS, STATUS_KEY, STRUCTURES, structure_path
 from lake.store import StoreHandle, translate_errors
 
@@ -81,6 +82,8 @@ LABEL_KEYS = (
 )
 #: Prefix of the labels of the compositionally-disordered structure.
 DISORDERED_PREFIX = "disordered_"
+#: A label derived on reading (from ``point_group``), not stored: the Laue class.
+LAUE_CLASS_KEY = "laue_class"
 #: Lattice parameter keys of ``lattice_nm``: lengths in nm, angles in degrees.
 LATTICE_KEYS = ("a", "b", "c", "alpha", "beta", "gamma")
 
@@ -164,6 +167,13 @@ class StructureRecord:
         MissingLabelError
             The record has no (or a null) attribute ``key``.
         """
+        stem = key.removeprefix(DISORDERED_PREFIX)
+        if stem == LAUE_CLASS_KEY:  # derived from the stored point group
+            point_group = self.label(key[: len(key) - len(stem)] + "point_group")
+            try:
+                return laue_class(point_group)
+            except ValueError as exc:
+                raise MissingLabelError(f"structure {self.material_id!r}: {exc}") from None
         value = self.attrs.get(key)
         if value is None:
             raise MissingLabelError(f"structure {self.material_id!r}: no label attribute {key!r}")

@@ -94,6 +94,14 @@ _REFERENCE: dict[str, dict[str, Any]] = {
         {"a": 0.3407, "b": 0.3407, "c": 0.5695, "alpha": 90.0, "beta": 90.0, "gamma": 120.0},
         [("Ti", "a", (0.0, 0.0, 0.0)), ("S", "d", (1 / 3, 2 / 3, 0.25))],
     ),
+    # corundum Al2O3, R-3c on hexagonal axes (a rhombohedral lattice)
+    "Al2O3": _record(
+        "Al2O3",
+        167,
+        "trigonal",
+        {"a": 0.4759, "b": 0.4759, "c": 1.2991, "alpha": 90.0, "beta": 90.0, "gamma": 120.0},
+        [("Al", "c", (0.0, 0.0, 0.3523)), ("O", "e", (0.3064, 0.0, 0.25))],
+    ),
     # rutile TiO2, P4_2/mnm
     "TiO2": _record(
         "TiO2",

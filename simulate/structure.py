@@ -110,6 +110,8 @@ def build_crystal(structure: StructureLike, bfactors_nm2: Sequence[float] | None
     """
     import de_ebsd
 
+    from simulate.crystal_fixes import Crystal
+
     record = as_record(structure)
     label = record.name
     check_setting(record)
@@ -140,7 +142,7 @@ def build_crystal(structure: StructureLike, bfactors_nm2: Sequence[float] | None
         for index, (site, b) in enumerate(zip(record.sites, b_values, strict=True))
     ]
     try:
-        crystal = de_ebsd.Crystal(
+        crystal = Crystal(
             *(lattice[k] for k in ("a", "b", "c", "alpha", "beta", "gamma")),
             space_group=number,
             sites=atom_sites,

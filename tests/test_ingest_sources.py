@@ -113,6 +113,22 @@ def test_synthetic_respects_distance_and_volume_limits():
             assert min(structure.distance_matrix[structure.distance_matrix > 0]) >= 2.0 - 1e-6
 
 
+def test_synthetic_cells_stay_under_max_atoms():
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    params = SyntheticParams(n_elements=2, max_wyckoff=3, max_atoms=6)
+    records = list(generate([12, 139, 191], per_group=2, seed=2, params=params))
+    assert len(records) == 6
+    for record in records:
+        conventional = SpacegroupAnalyzer(record.structure).get_conventional_standard_structure()
+        assert len(conventional) <= 6, record.material_id
+    # Ia-3d's smallest orbit has 16 sites: two elements cannot fit in 24 atoms
+    with pytest.raises(IngestError, match="space group 230: made 0 of 1"):
+        list(generate([230], params=SyntheticParams(max_atoms=24, max_attempts=5)))
+    with pytest.raises(IngestError, match="--max-atoms 0: must be >= 1"):
+        list(generate([1], params=SyntheticParams(max_atoms=0)))
+
+
 def test_interrupted_ingest_leaves_only_complete_structures(local_lake):
     lake = _open(local_lake)
 

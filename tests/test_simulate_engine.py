@@ -136,6 +136,18 @@ def test_dynamical_engine_small_master():
     assert attrs["symmetry_fold"] is True and attrs["wall_time_s"] > 0
 
 
+def test_rhombohedral_crystal_simulates():
+    """de-ebsd 0.2.1 names rhombohedral centring 'H' and refused it; the adapter reads 'R'
+    (simulate.crystal_fixes): corundum's forbidden reflections stay forbidden."""
+    crystal = build_crystal(reference_structure("Al2O3"))
+    assert crystal.centering == "R"
+    allowed = crystal.allowed_by_centering(np.array([[1, 0, 4], [0, 1, 2], [1, 0, 0], [0, 0, 3]]))
+    assert allowed.tolist() == [True, True, False, True]
+    assert len(cartesian_point_group(crystal)) == 12 and fold_is_consistent(crystal)
+    result = get_engine("dynamical").run(reference_structure("Al2O3"), SMALL)
+    assert np.isfinite(result.master).all() and result.master.std() > 0
+
+
 def test_larger_b_factor_weakens_contrast():
     engine = get_engine("dynamical")
     settings = SMALL.refine(energy_min_kev=20.0)

@@ -17,6 +17,9 @@ LABEL_TARGETS: dict[str, str] = {
     "disordered_spacegroup": "disordered_spacegroup_number",
     "spacegroup": "spacegroup_number",
     "point_group": "point_group",
+    "laue_class": "laue_class",
+    "disordered_laue_class": "disordered_laue_class",
+    "disordered_crystal_system": "disordered_crystal_system",
     "crystal_system": "crystal_system",
     "bravais_lattice": "bravais_lattice",
 }

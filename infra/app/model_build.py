@@ -17,7 +17,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from infra.app.build_costs import add_master_costs, master_costs
+from infra.app.extra_evaluations import extra_evaluations, write_extra_evaluations
 from infra.app.recipes import Recipe
+from train.runs.unseen_groups import choose_unseen_groups
 
 
 def build_model(
@@ -44,15 +47,20 @@ def build_model(
     started = time.monotonic()
     ingested = _ingest(recipe, lake_url, options, report)
     outsiders = _ingest_out_of_class(recipe, lake_url, options)
+    unseen_groups = choose_unseen_groups(
+        recipe.unseen_group_fraction, recipe.seed, recipe.synthetic_groups
+    )
     seconds["ingest"] = time.monotonic() - started
 
     started = time.monotonic()
     _simulate(recipe, lake_url, options, ingested + outsiders, ray_address)
     seconds["simulate"] = time.monotonic() - started
+    costs = master_costs(lake_url, options, ingested + outsiders)
 
     started = time.monotonic()
     run_id = f"model-{recipe.name}"
-    summary = _train(recipe, lake_url, options, ingested, run_id, ray_address, report)
+    seen, unseen = _split_unseen(lake_url, options, ingested, unseen_groups)
+    summary = _train(recipe, lake_url, options, seen, run_id, ray_address, report)
     seconds["train+evaluate"] = time.monotonic() - started
 
     started = time.monotonic()
@@ -64,19 +72,24 @@ def build_model(
     seconds["calibrate"] = time.monotonic() - started
 
     started = time.monotonic()
+    extra = extra_evaluations(lake_url, options, run_id, unseen, recipe.evaluation_patterns)
+    seconds["unseen groups+crystal system"] = time.monotonic() - started
+
+    started = time.monotonic()
     refusals = _out_of_class(recipe, lake_url, options, run_id, outsiders)
     seconds["out-of-class"] = time.monotonic() - started
     target = Path(out_dir) / recipe.name
     package = export_model(lake_url, options, run_id, recipe.name, out_dir)
+    write_extra_evaluations(package, extra, unseen_groups)
     _add_build_record(package, recipe, lake_url, seconds, summary, refusals)
+    add_master_costs(package, costs)
     report(f"model {recipe.name}: wrote {target} ({sum(seconds.values()) / 60:.1f} min)")
     return package
 
 
 def _ingest(recipe: Recipe, lake_url: str, options: dict, report) -> list[str]:
-    """Ingest the recipe's structures; return the ids whose disordered group is a class."""
-    from ingest.prototypes import load_prototypes
-    from ingest.structure_types import generate_decorated, parse_structure_types
+    """Ingest the recipe's structures; return the ids whose label is one of its classes (all
+    of them when the recipe keeps every class)."""
     from ingest.writer import IngestReport, ingest
     from lake import Lake
     from train.patterns.materials import material_labels
@@ -84,17 +97,62 @@ def _ingest(recipe: Recipe, lake_url: str, options: dict, report) -> list[str]:
 
     lake = Lake.open(lake_url, storage_options=options, mode="r+")
     outcome = IngestReport()
-    if recipe.prototypes:
-        ingest(lake, load_prototypes(on_reject=outcome.reject), outcome, description="prototypes")
-    types = parse_structure_types(recipe.structure_types)
-    records = generate_decorated(
-        types, recipe.decorated_per_type, recipe.seed, recipe.elements, on_reject=outcome.reject
-    )
-    ingest(lake, records, outcome, total=len(types) * recipe.decorated_per_type)
+    for description, records, total in _sources(recipe, outcome):
+        ingest(lake, records, outcome, total=total, description=description)
     report(f"ingest: {outcome.summary()}")
     ids = sorted(set(outcome.ingested) | set(outcome.skipped))
+    if recipe.classes is None:
+        return ids
     labels = material_labels(lake, ids, label_attribute(recipe.training.label))
     return [m for m, label in zip(ids, labels, strict=True) if label in recipe.classes]
+
+
+def _sources(recipe: Recipe, outcome):
+    """``(description, records, count or None)`` of each structure source the recipe uses."""
+    from ingest.cif import read_cifs
+    from ingest.noncubic import noncubic_cif, noncubic_names
+    from ingest.prototypes import load_prototypes
+    from ingest.structure_types import generate_decorated, parse_structure_types
+    from ingest.synthetic import generate
+    from lake.laue_classes import LAUE_CLASS_SPACE_GROUPS
+
+    if recipe.prototypes:
+        yield "prototypes", load_prototypes(on_reject=outcome.reject), None
+    if recipe.noncubic_prototypes:
+        yield "non-cubic phases", read_cifs([noncubic_cif(n) for n in noncubic_names()]), None
+    if recipe.decorated_per_type > 0:
+        types = parse_structure_types(recipe.structure_types)
+        records = generate_decorated(
+            types, recipe.decorated_per_type, recipe.seed, recipe.elements,
+            on_reject=outcome.reject,
+        )  # fmt: skip
+        yield "decorated", records, len(types) * recipe.decorated_per_type
+    if recipe.synthetic_per_laue_class > 0:
+        wanted = set(recipe.synthetic_groups or range(1, 231))
+        for laue, numbers in LAUE_CLASS_SPACE_GROUPS.items():
+            groups = [n for n in numbers if n in wanted]
+            if not groups:
+                continue
+            per_group = -(-recipe.synthetic_per_laue_class // len(groups))  # ceiling
+            records = generate(
+                groups, per_group, recipe.seed, recipe.synthetic, on_reject=outcome.reject
+            )
+            yield f"synthetic {laue}", records, per_group * len(groups)
+
+
+def _split_unseen(
+    lake_url: str, options: dict, ids: list[str], unseen_groups: list[int]
+) -> tuple[list[str], list[str]]:
+    """``(seen, unseen)``: materials of the space groups held out whole go to ``unseen``."""
+    from lake import Lake
+    from train.patterns.materials import material_labels
+    from train.runs.unseen_groups import split_by_groups
+
+    if not unseen_groups:
+        return list(ids), []
+    lake = Lake.open(lake_url, storage_options=options, mode="r")
+    groups = material_labels(lake, ids, "spacegroup_number")
+    return split_by_groups(list(ids), groups, unseen_groups)
 
 
 def _ingest_out_of_class(recipe: Recipe, lake_url: str, options: dict) -> list[str]:
@@ -123,7 +181,11 @@ def _out_of_class(
     lake = Lake.open(lake_url, storage_options=options, mode="r")
     loaded = load_run(lake, run_id)
     simulated = [m for m in outsiders if "default" in lake.variants(m)]
-    shares = out_of_class_shares(loaded, lake_url, options, simulated, recipe.out_of_class_patterns)
+    shares = (
+        out_of_class_shares(loaded, lake_url, options, simulated, recipe.out_of_class_patterns)
+        if simulated
+        else []
+    )
     rows = [
         {**share.to_dict(), "formula": lake.structure(share.source).get("formula")}
         for share in shares

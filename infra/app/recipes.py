@@ -1,10 +1,12 @@
 """Named model recipes: which structures, which masters and which training make a model.
 
-A recipe is the whole of ``ebsdlake model build NAME``: the training set (bundled prototypes
-plus decorated cubic structure types over an element pool), the classes kept (the paper's five
-disordered space groups), the simulation settings, the training settings and the evaluation
-sizes. ``scaled(k)`` is the scale knob: k times the decorated crystals, patterns per material
-and epochs, for GPU workers (``--workers N --gpu``).
+A recipe is the whole of ``ebsdlake model build NAME``: the training set (bundled prototypes,
+decorated cubic structure types over an element pool, synthetic crystals of all 230 groups
+balanced over the Laue classes), the classes kept (the paper's five disordered space groups, or
+every label value), the simulation settings, the training settings and the evaluation sizes
+(held-out materials, and whole space groups never trained on). ``scaled(k)`` is the scale knob:
+k times the generated crystals, patterns per material and epochs, for GPU workers
+(``--workers N --gpu``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from ingest.synthetic import SyntheticParams
 from simulate.settings import SimulationSettings
 from train.supervised import SupervisedConfig
 
@@ -42,14 +45,23 @@ class Recipe:
     decorated_per_type, elements, structure_types
         Decorated crystals per cubic structure type, the element pool, and the types (None:
         all twelve).
+    noncubic_prototypes
+        Ingest the bundled non-cubic real phases (``ingest.noncubic``) as training materials.
+    synthetic_per_laue_class, synthetic, synthetic_groups
+        Synthetic crystals (pyxtal) per Laue class, spread evenly over the class's space
+        groups (0: none), their generation parameters, and the groups drawn from (None: all
+        230; a Laue class with none of them gets no crystals).
     classes
-        Disordered space groups kept as labels; other materials are not trained on.
+        Label values kept; other materials are not trained on (None: every value).
     simulation
         Master settings (npx, dmin in nm, energies in keV, Bethe, Monte Carlo electrons).
     training
         The supervised run (network, input size in px, epochs, pattern-centre range...).
     holdout_fraction
         Share of each class's materials held out, grouped by material, for the accuracies.
+    unseen_group_fraction
+        Share of each Laue class's space groups whose materials are never trained on: the
+        "unknown phase" test set (0: none).
     evaluation_patterns, calibration_patterns
         Projections per held-out material for the accuracy and for the calibration.
     out_of_class, out_of_class_patterns
@@ -65,10 +77,15 @@ class Recipe:
     decorated_per_type: int = 16
     elements: tuple[str, ...] = WIDE_POOL
     structure_types: tuple[str, ...] | None = None
-    classes: tuple[int, ...] = PAPER_CLASSES
+    noncubic_prototypes: bool = False
+    synthetic_per_laue_class: int = 0
+    synthetic: SyntheticParams = field(default_factory=SyntheticParams)
+    synthetic_groups: tuple[int, ...] | None = None
+    classes: tuple[int | str, ...] | None = PAPER_CLASSES
     simulation: SimulationSettings = field(default_factory=SimulationSettings)
     training: SupervisedConfig = field(default_factory=SupervisedConfig)
     holdout_fraction: float = 0.2
+    unseen_group_fraction: float = 0.0
     evaluation_patterns: int = 100
     calibration_patterns: int = 50
     out_of_class: tuple[str, ...] = ("Mg", "TiO2")
@@ -80,8 +97,8 @@ class Recipe:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     def scaled(self, factor: int, workers: int = 1, use_gpu: bool = False) -> Recipe:
-        """The same recipe ``factor`` times larger (decorated crystals, patterns per material,
-        epochs) on ``workers`` Ray Train workers, with GPUs when ``use_gpu``."""
+        """The same recipe ``factor`` times larger (decorated and synthetic crystals, patterns
+        per material, epochs) on ``workers`` Ray Train workers, with GPUs when ``use_gpu``."""
         if factor < 1:
             raise ValueError(f"--scale {factor}: must be >= 1")
         training = self.training.refine(
@@ -90,7 +107,11 @@ class Recipe:
             num_workers=workers,
             use_gpu=use_gpu,
         )
-        return self.refine(decorated_per_type=self.decorated_per_type * factor, training=training)
+        return self.refine(
+            decorated_per_type=self.decorated_per_type * factor,
+            synthetic_per_laue_class=self.synthetic_per_laue_class * factor,
+            training=training,
+        )
 
 
 CPU_SIMULATION = SimulationSettings(
@@ -118,6 +139,17 @@ CPU_TRAINING = SupervisedConfig().refine(
 """ResNet18 at 64 px (72 px renders cropped), SGD lr 0.01, batch 32, 48 patterns per material
 and epoch: what a 2-core machine trains on ~170 materials in about 15 minutes."""
 
+SYSTEMS_SIMULATION = CPU_SIMULATION.refine(dmin_nm=0.1, energy_min_kev=20.0)
+"""The cubic recipe's masters at d >= 0.1 nm and one energy (20 keV): a low-symmetry master
+folds fewer directions and a synthetic cell has more reflections, so at d >= 0.05 nm and two
+energies 450 crystals of all systems take ~4x the 2-hour budget on 2 cores (docs/RESULTS.md)."""
+
+SYSTEMS_SYNTHETIC = SyntheticParams(
+    elements=WIDE_POOL, n_elements=2, max_wyckoff=3, volume_per_atom=(10.0, 30.0), max_atoms=24
+)
+"""Few atoms, small cells (at most 24 atoms in the conventional cell), two elements drawn from
+the wide pool (Z 13-82): Ia-3d, whose smallest orbit has 16 sites, yields none."""
+
 RECIPES: dict[str, Recipe] = {
     "cubic-cpu": Recipe(
         name="cubic-cpu",
@@ -134,6 +166,31 @@ RECIPES: dict[str, Recipe] = {
         simulation=CPU_SIMULATION,
         training=CPU_TRAINING.refine(epochs=16, pc=LAB_PC, pc_range=LAB_PC_RANGE, degrade=True),
         seed=1,
+    ),
+    "systems-lab": Recipe(
+        name="systems-lab",
+        description="Laue class (11, disordered label) of any crystal: ~36 synthetic crystals "
+        "per Laue class over all 230 groups + bundled real phases; lab detector; 2 CPU cores",
+        decorated_per_type=0,
+        noncubic_prototypes=True,
+        synthetic_per_laue_class=36,
+        synthetic=SYSTEMS_SYNTHETIC,
+        classes=None,
+        simulation=SYSTEMS_SIMULATION,
+        training=CPU_TRAINING.refine(
+            label="disordered_laue_class",
+            epochs=12,
+            patterns_per_material=32,
+            pc=LAB_PC,
+            pc_range=LAB_PC_RANGE,
+            degrade=True,
+        ),  # fmt: skip
+        holdout_fraction=0.2,
+        unseen_group_fraction=0.15,
+        evaluation_patterns=50,
+        calibration_patterns=40,
+        out_of_class=(),
+        seed=3,
     ),
     "tiny": Recipe(
         name="tiny",

@@ -157,7 +157,12 @@ def _accuracy(run: Run) -> dict[str, Any] | None:
     """Held-out accuracy of ``evaluation.json`` with a 95 % interval over materials."""
     if not run.has(EVALUATION_FILE):
         return None
-    evaluation = run.get_json(EVALUATION_FILE)
+    return accuracy_summary(run.get_json(EVALUATION_FILE))
+
+
+def accuracy_summary(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """A card's accuracy block from an evaluation summary (``Evaluation.summary()``): accuracy,
+    95 % interval over materials, per class, per material, confusion."""
     per_material = evaluation.get("per_material") or {}
     return {
         "held_out": evaluation.get("accuracy"),
@@ -169,6 +174,8 @@ def _accuracy(run: Run) -> dict[str, Any] | None:
         "per_class": evaluation.get("per_class"),
         "per_material": per_material,
         "confusion": evaluation.get("confusion"),
+        "confusion_rows": evaluation.get("row_labels"),
+        "confusion_columns": evaluation.get("classes"),
         "seen_in_training": evaluation.get("seen_in_training") or [],
     }
 

@@ -10,7 +10,9 @@ import csv
 import io
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +40,8 @@ class Evaluation:
         Test materials the run was trained on (its score on them is not a held-out score).
     class_counts, material_counts
         Patterns scored per true label value and per material id (or target source).
+    true_values, predicted_values, groups
+        Per pattern: true label, prediction and material (not stored; for :func:`regrouped`).
     """
 
     run_id: str
@@ -51,6 +55,9 @@ class Evaluation:
     seen_in_training: list[str] = field(default_factory=list)
     class_counts: dict = field(default_factory=dict)
     material_counts: dict[str, int] = field(default_factory=dict)
+    true_values: list = field(default_factory=list, repr=False)
+    predicted_values: list = field(default_factory=list, repr=False)
+    groups: list[str] = field(default_factory=list, repr=False)
 
     def summary(self) -> dict:
         """JSON-ready summary (what ``evaluation.json`` holds)."""
@@ -108,6 +115,24 @@ def score(
         n_patterns=len(hits),
         class_counts=_counts(true_values),
         material_counts=_counts(groups),
+        true_values=list(true_values),
+        predicted_values=list(predicted_values),
+        groups=list(groups),
+    )
+
+
+def regrouped(evaluation: Evaluation, coarser: Callable[[Any], Any], classes: list) -> Evaluation:
+    """The same predictions scored at a coarser label: each true and predicted value mapped by
+    ``coarser`` (a Laue class to its crystal system, say), ``classes`` the coarse values. A call
+    is right when it lands in the right coarse class even if the fine class was wrong."""
+    if not evaluation.true_values:
+        raise TrainingError(f"run {evaluation.run_id!r}: the evaluation kept no per-pattern calls")
+    return score(
+        evaluation.run_id,
+        list(classes),
+        [coarser(value) for value in evaluation.true_values],
+        [coarser(value) for value in evaluation.predicted_values],
+        list(evaluation.groups),
     )
 
 
