@@ -10,14 +10,38 @@ import pytest
 
 from infra.app.cli import main
 from infra.app.recipes import RECIPES, recipe
+from train.errors import TrainingError
 
 pytest_plugins = ("training_fixtures",)
 
 
-def test_tiny_recipe_builds_a_package_that_predicts(tmp_path, ray_two_cpus, nickel_scan_file):
-    lake, models = tmp_path / "lake.zarr", tmp_path / "models"
+@pytest.fixture(scope="module")
+def tiny_package(tmp_path_factory, ray_two_cpus):
+    """The tiny recipe built through the CLI into a scratch lake."""
+    root = tmp_path_factory.mktemp("tiny")
+    lake, models = root / "lake.zarr", root / "models"
     assert main(["--lake", str(lake), "model", "build", "tiny", "--out", str(models)]) == 0
-    package = models / "tiny"
+    return models / "tiny"
+
+
+@pytest.fixture(scope="module")
+def systems_package(tmp_path_factory, ray_two_cpus):
+    """A systems recipe at tiny scale: synthetic crystals of 11 groups in 6 Laue classes."""
+    from infra.app.model_build import build_model
+
+    root = tmp_path_factory.mktemp("systems")
+    tiny = recipe("tiny")
+    systems = recipe("systems-lab").refine(
+        name="systems-tiny", prototypes=False, noncubic_prototypes=False,
+        synthetic_per_laue_class=4, synthetic_groups=(1, 2, 12, 14, 62, 63, 139, 191, 194, 221, 225),
+        simulation=tiny.simulation, training=tiny.training.refine(label="disordered_laue_class"),
+        holdout_fraction=0.34, evaluation_patterns=4, calibration_patterns=4,
+    )  # fmt: skip
+    return build_model(systems, str(root / "lake.zarr"), root / "models", report=print)
+
+
+def test_tiny_recipe_builds_a_package_that_predicts(tmp_path, tiny_package, nickel_scan_file):
+    package = tiny_package
     card = json.loads((package / "card.json").read_text())
     build = card["build"]
     assert build["recipe"] == "tiny" and build["command"].endswith("model build tiny")
@@ -55,20 +79,11 @@ def test_recipes_scale_and_name_errors():
         recipe("nope")
 
 
-def test_systems_recipe_holds_whole_space_groups_out(tmp_path, ray_two_cpus):
+def test_systems_recipe_holds_whole_space_groups_out(systems_package):
     """Synthetic crystals balanced over Laue classes, one space group per class held out
     whole: its materials are neither trained on nor in the held-out set, and the card scores
     them, and every set at the crystal-system level, with confusion figures."""
-    from infra.app.model_build import build_model
-
-    tiny = recipe("tiny")
-    systems = recipe("systems-lab").refine(
-        name="systems-tiny", prototypes=False, noncubic_prototypes=False,
-        synthetic_per_laue_class=4, synthetic_groups=(1, 2, 12, 14, 62, 63, 139, 191, 194, 221, 225),
-        simulation=tiny.simulation, training=tiny.training.refine(label="disordered_laue_class"),
-        holdout_fraction=0.34, evaluation_patterns=4, calibration_patterns=4,
-    )  # fmt: skip
-    package = build_model(systems, str(tmp_path / "lake.zarr"), tmp_path / "models", report=print)
+    package = systems_package
     card = json.loads((package / "card.json").read_text())
     unseen = card["unseen_space_groups"]
     assert len(unseen) == 5 and 139 not in unseen  # one of each pair; 4/mmm has only 139
@@ -95,3 +110,40 @@ def test_systems_recipe_holds_whole_space_groups_out(tmp_path, ray_two_cpus):
     assert "## Simulation cost by crystal system" in text
     for name in ("unseen-groups", "held-out-crystal-system", "unseen-groups-crystal-system"):
         assert (package / f"confusion-{name}.png").stat().st_size > 1000
+
+
+def test_a_laue_class_gate_makes_out_of_scope_calls_uncertain(
+    tmp_path, tiny_package, systems_package, nickel_scan_file, capsys
+):
+    """``predict --gate``: the Laue-class model's in-scope probability (m-3m for cubic
+    classes) per pattern lands in the CSV, and every pattern it puts outside is uncertain."""
+    import csv
+
+    out = tmp_path / "gated"
+    argv = ["predict", "--model", str(tiny_package), "--gate", str(systems_package)]
+    assert main([*argv, nickel_scan_file, "--out", str(out)]) == 0
+    assert "outside the classes by gate systems-tiny" in capsys.readouterr().out
+    rows = list(csv.DictReader((out / "patterns.csv").open()))
+    assert len(rows) == 9
+    for row in rows:
+        assert 0.0 <= float(row["in_scope_probability"]) <= 1.0
+        assert row["gate_call"] in {"-1", "2/m", "mmm", "4/mmm", "6/mmm", "m-3m"}
+        if float(row["in_scope_probability"]) < 0.5:
+            assert row["verdict"] == "uncertain"
+    # the gate must predict Laue classes: one line, no traceback
+    wrong = ["predict", "--model", str(tiny_package), "--gate", str(tiny_package)]
+    assert main([*wrong, nickel_scan_file, "--out", str(tmp_path / "no")]) == 2
+    assert "--gate tiny: predicts 'disordered_spacegroup_number', not Laue classes" in (
+        capsys.readouterr().err
+    )
+
+
+def test_gate_classes_follow_the_gated_label():
+    from train.runs.scope_gate import laue_classes_of
+
+    assert laue_classes_of("disordered_spacegroup", [221, 225, 229]) == {"m-3m"}
+    assert laue_classes_of("spacegroup", [194, 200]) == {"6/mmm", "m-3"}
+    assert laue_classes_of("crystal_system", ["trigonal"]) == {"-3", "-3m"}
+    assert laue_classes_of("point_group", ["mm2", "-43m"]) == {"mmm", "m-3m"}
+    with pytest.raises(TrainingError, match="label 'bravais_lattice' has no Laue classes"):
+        laue_classes_of("bravais_lattice", ["cF"])

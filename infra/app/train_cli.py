@@ -238,6 +238,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a model package (shipped name or folder, `ebsdlake model ls`) instead of RUN",
     )  # fmt: skip
     predict.add_argument(
+        "--gate", default=None, metavar="NAME",
+        help="a Laue-class model package (e.g. systems-lab): patterns it puts outside the "
+        "model's classes come out uncertain",
+    )  # fmt: skip
+    predict.add_argument(
         "--pc",
         nargs=3,
         type=float,
@@ -378,10 +383,13 @@ def predict_handler(args: argparse.Namespace) -> int:
             tuple(args.pc), args.pc_convention, args.detector_tilt, args.sample_tilt
         )
     failures = []
+    gate = None if getattr(args, "gate", None) is None else load_model(args.gate)
     if model is not None:
-        predictions = predict_loaded(load_model(model), files, given)
+        predictions = predict_loaded(load_model(model), files, given, gate)
     else:
-        predictions = iter_predictions(args.lake, args.storage_options, args.run, files, given)
+        predictions = iter_predictions(
+            args.lake, args.storage_options, args.run, files, given, gate
+        )
     for prediction in predictions:
         if not isinstance(prediction, Prediction):
             failures.append(str(prediction))

@@ -213,11 +213,17 @@ def calibrate(
 
 
 def verdicts(
-    probabilities: np.ndarray, threshold: float, quality: np.ndarray | None = None
+    probabilities: np.ndarray,
+    threshold: float,
+    quality: np.ndarray | None = None,
+    outside: np.ndarray | None = None,
 ) -> list[str]:
     """``"confident"`` where the top probability reaches ``threshold`` (and the image quality,
-    when given, reaches :data:`MIN_IMAGE_QUALITY`), else ``"uncertain"``."""
+    when given, reaches :data:`MIN_IMAGE_QUALITY`, and a gate, when given, does not put the
+    pattern ``outside`` the classes), else ``"uncertain"``."""
     confident = np.asarray(probabilities).max(1) >= threshold
     if quality is not None:
         confident &= np.asarray(quality) >= MIN_IMAGE_QUALITY
+    if outside is not None:
+        confident &= ~np.asarray(outside, dtype=bool)
     return [VERDICTS[0] if c else VERDICTS[1] for c in confident]

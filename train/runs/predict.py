@@ -29,6 +29,7 @@ from train.runs.prediction_outputs import (
 )
 from train.runs.prediction_outputs import out_folder as _out_folder
 from train.runs.run import open_lake
+from train.runs.scope_gate import ScopeGate
 
 __all__ = [
     "Prediction",
@@ -45,7 +46,10 @@ __all__ = [
 
 
 def predict_file(
-    loaded: LoadedRun, path: str | Path, given: GivenGeometry | None = None
+    loaded: LoadedRun,
+    path: str | Path,
+    given: GivenGeometry | None = None,
+    gate: ScopeGate | None = None,
 ) -> Prediction:
     """Predict every pattern of one file with a loaded run, read the way it was trained.
 
@@ -53,7 +57,8 @@ def predict_file(
     file carries (``read_scan_geometry``); a known geometry is re-projected onto the run's
     detector, an unknown one cropped to the central square. The run's input size and
     pre-processing come from its ``reading.json``. ``Prediction.geometry_note`` says which was
-    used; ``Prediction.quality`` holds each raw pattern's image quality.
+    used; ``Prediction.quality`` holds each raw pattern's image quality. With a ``gate`` (a
+    Laue-class model), patterns it puts outside the run's classes come out uncertain.
     """
     pattern_set = read_patterns(path)
     shape = tuple(pattern_set.patterns.shape[-2:])
@@ -65,6 +70,7 @@ def predict_file(
         loaded.run_id, str(path), pattern_set.nav_shape, loaded.classes, probabilities,
         geometry_note=used.note, label=loaded.reading.label, threshold=loaded.threshold,
         calibrated=loaded.calibration is not None, quality=image_quality(pattern_set.patterns),
+        gate=None if gate is None else gate.read(pattern_set.patterns, used),
     )  # fmt: skip
 
 
@@ -86,6 +92,7 @@ def iter_predictions(
     run_id: str,
     files: list[str],
     given: GivenGeometry | None = None,
+    gate: LoadedRun | None = None,
 ) -> Iterator[Prediction | TrainingError | PatternError]:
     """Load run ``run_id`` and yield each file's :class:`Prediction` as soon as it is done.
 
@@ -93,17 +100,22 @@ def iter_predictions(
     keeps (and writes) the results of the other files.
     """
     loaded = load_run(open_lake(lake_url, storage_options), run_id)
-    yield from predict_loaded(loaded, files, given)
+    yield from predict_loaded(loaded, files, given, gate)
 
 
 def predict_loaded(
-    loaded: LoadedRun, files: list[str], given: GivenGeometry | None = None
+    loaded: LoadedRun,
+    files: list[str],
+    given: GivenGeometry | None = None,
+    gate: LoadedRun | None = None,
 ) -> Iterator[Prediction | TrainingError | PatternError]:
-    """Yield each file's :class:`Prediction` with a loaded run or model package (a
-    file that cannot be predicted yields its error instead)."""
+    """Yield each file's :class:`Prediction` with a loaded run or model package, gated by the
+    Laue-class model ``gate`` when given (checked before any file is read; a file that cannot
+    be predicted yields its error instead)."""
+    scope = None if gate is None else ScopeGate.for_model(loaded, gate)
     for path in files:
         try:
-            yield predict_file(loaded, path, given)
+            yield predict_file(loaded, path, given, scope)
         except (TrainingError, PatternError) as exc:
             yield exc
 

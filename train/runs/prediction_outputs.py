@@ -24,6 +24,7 @@ import numpy as np
 
 from train.errors import TrainingError
 from train.runs.calibration import DEFAULT_THRESHOLD, verdicts
+from train.runs.scope_gate import GateResult
 from train.targets import class_symbol
 
 
@@ -52,6 +53,9 @@ class Prediction:
         threshold is :data:`~train.runs.calibration.DEFAULT_THRESHOLD`.
     quality
         float32 (N,) image quality Q per pattern, or None when not computed.
+    gate
+        A Laue-class model's reading of the same patterns (``predict --gate``), or None:
+        patterns it puts outside the classes are uncertain.
     """
 
     run_id: str
@@ -64,6 +68,7 @@ class Prediction:
     threshold: float = DEFAULT_THRESHOLD
     calibrated: bool = False
     quality: np.ndarray | None = field(default=None, repr=False)
+    gate: GateResult | None = field(default=None, repr=False)
 
     @property
     def predicted(self) -> list:
@@ -77,9 +82,11 @@ class Prediction:
 
     @property
     def verdict(self) -> list[str]:
-        """``"confident"`` or ``"uncertain"`` per pattern: top probability vs ``threshold``, and
-        image quality vs :data:`~train.runs.calibration.MIN_IMAGE_QUALITY` when known."""
-        return verdicts(self.probabilities, self.threshold, self.quality)
+        """``"confident"`` or ``"uncertain"`` per pattern: top probability vs ``threshold``,
+        image quality vs :data:`~train.runs.calibration.MIN_IMAGE_QUALITY` when known, and the
+        gate's in-scope probability when there is a gate."""
+        outside = None if self.gate is None else self.gate.outside
+        return verdicts(self.probabilities, self.threshold, self.quality, outside)
 
     @property
     def symbols(self) -> list[str]:
@@ -107,6 +114,13 @@ def summary_line(prediction: Prediction) -> str:
     )
     if prediction.quality is not None and total:
         text += f", median image quality {float(np.median(prediction.quality)):.3f}"
+    if prediction.gate is not None and total:
+        outside = prediction.gate.outside
+        calls = Counter(c for c, out in zip(prediction.gate.calls, outside, strict=True) if out)
+        shown = ", ".join(f"{c} {n}" for c, n in calls.most_common())
+        text += f"; outside the classes by gate {prediction.gate.gate} {int(outside.sum())}" + (
+            f" ({shown})" if shown else ""
+        )
     return text
 
 
@@ -123,12 +137,15 @@ def out_folder(out_dir: str | Path) -> Path:
 
 def predictions_csv(prediction: Prediction) -> bytes:
     """CSV bytes: ``index, row, col, predicted, symbol, probability, verdict, image_quality,
-    p_<label>...`` per pattern (``image_quality`` empty when not computed)."""
+    p_<label>...`` per pattern (``image_quality`` empty when not computed), then with a gate
+    ``in_scope_probability, gate_call``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
+    gate = prediction.gate
     writer.writerow(
         ["index", "row", "col", "predicted", "symbol", "probability", "verdict", "image_quality"]
         + [f"p_{c}" for c in prediction.classes]
+        + ([] if gate is None else ["in_scope_probability", "gate_call"])
     )
     cols = prediction.nav_shape[1] if prediction.is_map else 1
     symbols, quality = prediction.symbols, prediction.quality
@@ -141,6 +158,7 @@ def predictions_csv(prediction: Prediction) -> bytes:
         writer.writerow(
             [i, row, col, prediction.classes[best], symbols[best], f"{probs[best]:.6f}", verdict, q]
             + [f"{p:.6f}" for p in probs]
+            + ([] if gate is None else [f"{gate.in_scope[i]:.6f}", gate.calls[i]])
         )
     return buffer.getvalue().encode()
 
@@ -183,7 +201,9 @@ def phase_map_png(prediction: Prediction) -> bytes:
     handles = [Patch(color=rgb[i], label=symbols[i]) for i in present]
     handles.append(
         Patch(
-            color=(0.8, 0.8, 0.8), label=f"uncertain (p < {prediction.threshold:.2f} or no bands)"
+            color=(0.8, 0.8, 0.8),
+            label=f"uncertain (p < {prediction.threshold:.2f}, no bands"
+            + (", outside the classes)" if prediction.gate is not None else ")"),
         )
     )
     phases.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
