@@ -222,7 +222,7 @@ def test_rebuild_commands_carry_the_lab_detector_flags():
 
     settings = {
         "arch": "resnet18", "epochs": 16, "pc": [0.5, 0.3, 0.6], "degrade": True,
-        "pc_range": [[0.35, 0.65], [0.15, 0.45], [0.45, 0.8]],
+        "pc_range": [[0.35, 0.65], [0.15, 0.45], [0.45, 0.8]], "detector_shape": [72, 72],
     }  # fmt: skip
     card = {
         "name": "m", "run_id": "r", "calibration": {"n_patterns": 10, "fit_materials": ["a"]},
@@ -231,4 +231,10 @@ def test_rebuild_commands_carry_the_lab_detector_flags():
     train_line = rebuild_commands(card)[0]
     assert "--pc 0.5 0.3 0.6" in train_line and "--degrade" in train_line
     assert "--pc-range 0.35 0.65 0.15 0.45 0.45 0.8" in train_line
+    assert "--detector-shape 72 72" in train_line
+    words = train_line.split()[1:]  # the rebuild command parses, and sets the same shape
+    from infra.app.cli import build_parser
+
+    args = build_parser().parse_args(["--lake", "L", *words[2:]])
+    assert args.detector_shape == [72, 72]
     assert not any(line.startswith("# the CLI has no flag") for line in rebuild_commands(card))

@@ -15,6 +15,7 @@ import pytest
 from infra.app.evaluate_cli import evaluate_handler
 from infra.app.train_cli import predict_handler
 from train.errors import TrainingError
+from train.patterns.rendered_scan import render_scan
 from train.runs.evaluate import evaluate_run, training_curve_png
 from train.runs.run import open_lake
 from train.runs.training import train_supervised
@@ -167,44 +168,6 @@ def test_overlapping_train_and_test_materials_are_refused(training_lake):
         )  # fmt: skip
 
 
-def _rendered_scan(lake, material_ids, path, detector, degrade, n_per_material=40, seed=3):
-    """Held-out materials rendered by kikuchipy's ``get_patterns`` (not our projector) on
-    ``detector`` (a ``kikuchipy`` ``EBSDDetector``), saved as an h5ebsd scan whose header carries
-    that geometry; ``degrade`` adds a round screen edge, a residual background and shot noise.
-    The orientations depend on ``seed`` only. Returns the true space group of each pattern."""
-    import kikuchipy as kp
-    from orix.crystal_map import Phase
-    from orix.quaternion import Rotation
-
-    from train.patterns.orientations import sample_so3
-
-    shape = tuple(detector.shape)
-    rng = np.random.default_rng(seed)
-    rows, cols = np.mgrid[: shape[0], : shape[1]] / np.array(shape)[:, None, None]
-    screen = ((rows - 0.5) / 0.55) ** 2 + ((cols - 0.5) / 0.525) ** 2 <= 1  # dark corners
-    glow = 1 + 0.4 * np.exp(-(((rows - 0.33) / 0.6) ** 2) - ((cols - 0.62) / 0.56) ** 2)
-    patterns, labels = [], []
-    for k, mid in enumerate(material_ids):
-        master = lake.master(mid, "default").values[0].astype(np.float32)
-        signal = kp.signals.EBSDMasterPattern(master)
-        signal.projection, signal.hemisphere = "lambert", "both"
-        sg = int(lake.structure(mid)["disordered_spacegroup_number"])
-        signal.phase = Phase(space_group=sg)
-        rotations = Rotation(sample_so3(n_per_material, seed=seed + k))
-        rendered = signal.get_patterns(
-            rotations, detector, compute=True, show_progressbar=False
-        ).data.astype(np.float64)
-        rendered = rendered / rendered.max()  # intensities as rendered, scaled to 1
-        if degrade:
-            rendered = rng.poisson(rendered * glow * screen * 2000) / 2000
-        patterns.append(rendered)
-        labels += [sg] * n_per_material
-    scan = kp.signals.EBSD(np.concatenate(patterns).astype(np.float32)[None])
-    scan.detector = detector
-    scan.save(str(path))
-    return labels
-
-
 def test_predict_on_another_microscope_keeps_its_accuracy(training_lake, trained_run, tmp_path):
     """The same held-out materials and orientations, rendered by another renderer on the
     run's own detector and on another microscope's (4:3, another pattern centre, screen edge,
@@ -218,8 +181,8 @@ def test_predict_on_another_microscope_keeps_its_accuracy(training_lake, trained
     ids = training_lake.test_ids
     lab = EBSDDetector(shape=(240, 320), pc=(0.48, 0.36, 0.62), px_size=50.0, sample_tilt=70.0)
     own_detector = EASY_TASK.detector().with_shape((48, 48)).to_kikuchipy()
-    labels = _rendered_scan(lake, ids, tmp_path / "lab.h5", lab, degrade=True)
-    assert _rendered_scan(lake, ids, tmp_path / "own.h5", own_detector, degrade=False) == labels
+    labels = render_scan(lake, ids, tmp_path / "lab.h5", lab, degrade=True)
+    assert render_scan(lake, ids, tmp_path / "own.h5", own_detector, degrade=False) == labels
     files = [str(tmp_path / "own.h5"), str(tmp_path / "lab.h5")]
     own, lab_prediction = predict_files(training_lake.url, {}, "easy", files)
     assert "pattern centre from the file" in lab_prediction.geometry_note

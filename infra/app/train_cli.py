@@ -86,6 +86,9 @@ def _run_settings(args: argparse.Namespace, mcd: bool) -> dict[str, Any]:
         "pc_range": _pc_range(getattr(args, "pc_range", None)),
         "pc": tuple(args.pc) if getattr(args, "pc", None) else None,
         "degrade": True if getattr(args, "degrade", False) else None,
+        "detector_shape": tuple(args.detector_shape)
+        if getattr(args, "detector_shape", None)
+        else None,
     }
     if mcd:
         settings["top_n"] = args.top_n
@@ -219,6 +222,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--degrade",
         action="store_true",
         help="also train on shot noise, blur, contrast, gamma and binning (real cameras)",
+    )
+    train.add_argument(
+        "--detector-shape",
+        nargs=2,
+        type=int,
+        metavar=("H", "W"),
+        help="rendered detector in px, cropped and resized to --image-size (default 240 240)",
     )
     train.set_defaults(func=train_handler)
 

@@ -60,6 +60,7 @@ TRAIN_FLAGS = {
     "pc": "--pc",
     "pc_range": "--pc-range",
     "degrade": "--degrade",
+    "detector_shape": "--detector-shape",
 }
 CONFUSION_FIGURE = "confusion.png"
 """The held-out confusion matrix figure of the run's evaluation, copied into the package."""
