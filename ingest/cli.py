@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     syn.add_argument(
         "--max-atoms", type=int, default=None, help="most atoms in the conventional cell"
     )
+    syn.add_argument(
+        "--max-axis-ratio", type=float, default=None, help="longest / shortest cell edge, at most"
+    )
     syn.set_defaults(func=_synthetic)
 
     dec = sources.add_parser(
@@ -169,6 +172,7 @@ def _synthetic(args) -> int:
         max_wyckoff=args.max_wyckoff,
         min_distance=args.min_distance,
         max_atoms=args.max_atoms,
+        max_axis_ratio=args.max_axis_ratio,
         symprec=_symprec(args),
     ).validated()
     report = IngestReport()

@@ -14,7 +14,6 @@ npx 12 (a few seconds each) and skip without them.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -30,31 +29,14 @@ from emsoft_hex_sampling import (  # noqa: E402
     sphere_to_hex,
     square_to_sphere,
 )
+from test_emsoft_real import EMSOFT_BIN, SKIP_REASON  # noqa: E402
 
 from simulate.emsoft_io import read_settings, read_structure  # noqa: E402
-from simulate.engine_emsoft import EmsoftEngine, base_config, find_programs  # noqa: E402
+from simulate.engine_emsoft import EmsoftEngine  # noqa: E402
 from simulate.engines import get_engine  # noqa: E402
-from simulate.errors import EngineUnavailableError  # noqa: E402
 from simulate.reference_structures import reference_structure  # noqa: E402
 from simulate.settings import SimulationSettings  # noqa: E402
 
-SKIP_REASON = "EMsoft binaries not built; run `make emsoft`"
-BUILT_BIN = Path(__file__).resolve().parents[1] / ".emsoft" / "bin"
-
-
-def _emsoft_bin() -> str | None:
-    for folder in (os.environ.get("EMSOFT_BIN", ""), str(BUILT_BIN)):
-        if not folder:
-            continue
-        try:
-            base_config(find_programs({"EMSOFT_BIN": folder, "PATH": ""}))
-        except EngineUnavailableError:
-            continue
-        return folder
-    return None
-
-
-EMSOFT_BIN = _emsoft_bin()
 needs_emsoft = pytest.mark.skipif(EMSOFT_BIN is None, reason=SKIP_REASON)
 
 #: One 20 keV plane, npx 12: seconds per material on 2 cores.

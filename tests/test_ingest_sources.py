@@ -129,6 +129,19 @@ def test_synthetic_cells_stay_under_max_atoms():
         list(generate([1], params=SyntheticParams(max_atoms=0)))
 
 
+def test_synthetic_cells_are_not_needles():
+    """Hexagonal screw groups gave needle cells (a = 1.8 nm, c = 0.18 nm) that de-ebsd could
+    not simulate in 24 GB; ``max_axis_ratio`` keeps the edges within a factor."""
+    params = SyntheticParams(n_elements=2, max_wyckoff=3, max_atoms=24, max_axis_ratio=2.0)
+    records = list(generate([178, 95, 85], per_group=3, seed=3, params=params))
+    assert len(records) == 9
+    for record in records:
+        lengths = record.structure.lattice.abc
+        assert max(lengths) <= 2.0 * min(lengths) + 1e-6, record.material_id
+    with pytest.raises(IngestError, match="--max-axis-ratio 0.5: must be >= 1"):
+        list(generate([1], params=SyntheticParams(max_axis_ratio=0.5)))
+
+
 def test_interrupted_ingest_leaves_only_complete_structures(local_lake):
     lake = _open(local_lake)
 

@@ -152,7 +152,8 @@ def _split_unseen(
         return list(ids), []
     lake = Lake.open(lake_url, storage_options=options, mode="r")
     groups = material_labels(lake, ids, "spacegroup_number")
-    return split_by_groups(list(ids), groups, unseen_groups)
+    seen, unseen = split_by_groups(list(ids), groups, unseen_groups)
+    return seen, [m for m in unseen if "default" in lake.variants(m)]
 
 
 def _ingest_out_of_class(recipe: Recipe, lake_url: str, options: dict) -> list[str]:
@@ -194,13 +195,22 @@ def _out_of_class(
 
 
 def _simulate(recipe: Recipe, lake_url: str, options: dict, ids: list[str], ray_address) -> None:
-    """Simulate every missing master of ``ids`` (complete ones at these settings are kept)."""
+    """Simulate every missing master of ``ids`` (complete ones at these settings are kept,
+    failed ones tried again). Stops the build, naming the first failure, when any master
+    failed: a model trained on part of its recipe's crystals would be another model."""
     from simulate.campaign import run_campaign
+    from simulate.errors import SimulateError
 
-    run_campaign(
+    summary = run_campaign(
         lake_url, options, recipe.simulation, material_ids=ids, seed=recipe.seed,
-        ray_address=ray_address, progress=True,
+        ray_address=ray_address, progress=True, retry_failed=True,
     )  # fmt: skip
+    if summary.failed:
+        where, reason = summary.failed[0]
+        raise SimulateError(
+            f"model build {recipe.name}: {len(summary.failed)} of {len(ids)} masters failed "
+            f"(first: {where}: {reason}); run the same command again to retry them"
+        )
 
 
 def _train(
