@@ -73,6 +73,15 @@ def test_recipes_scale_and_name_errors():
     assert big.training.num_workers == 8 and big.training.use_gpu
     systems = recipe("systems-lab").scaled(2)
     assert systems.synthetic_per_laue_class == 2 * RECIPES["systems-lab"].synthetic_per_laue_class
+    groups = RECIPES["systems-lab"].laue_class_groups()  # 11 classes, at most 24 groups each
+    assert len(groups) == 11 and len(groups["mmm"]) == 24 and len(groups["-1"]) == 2
+    assert (
+        set(groups["mmm"]) <= set(range(16, 75))
+        and groups == recipe("systems-lab").laue_class_groups()
+    )
+    assert RECIPES["systems-lab"].refine(groups_per_laue_class=None).laue_class_groups()[
+        "mmm"
+    ] == list(range(16, 75))
     with pytest.raises(
         ValueError, match="recipe 'nope': unknown; known: cubic-cpu, cubic-lab, systems-lab, tiny"
     ):

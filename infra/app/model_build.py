@@ -48,7 +48,9 @@ def build_model(
     ingested = _ingest(recipe, lake_url, options, report)
     outsiders = _ingest_out_of_class(recipe, lake_url, options)
     unseen_groups = choose_unseen_groups(
-        recipe.unseen_group_fraction, recipe.seed, recipe.synthetic_groups
+        recipe.unseen_group_fraction,
+        recipe.seed,
+        [g for groups in recipe.laue_class_groups().values() for g in groups],
     )
     seconds["ingest"] = time.monotonic() - started
 
@@ -114,8 +116,6 @@ def _sources(recipe: Recipe, outcome):
     from ingest.prototypes import load_prototypes
     from ingest.structure_types import generate_decorated, parse_structure_types
     from ingest.synthetic import generate
-    from lake.laue_classes import LAUE_CLASS_SPACE_GROUPS
-
     if recipe.prototypes:
         yield "prototypes", load_prototypes(on_reject=outcome.reject), None
     if recipe.noncubic_prototypes:
@@ -128,11 +128,7 @@ def _sources(recipe: Recipe, outcome):
         )  # fmt: skip
         yield "decorated", records, len(types) * recipe.decorated_per_type
     if recipe.synthetic_per_laue_class > 0:
-        wanted = set(recipe.synthetic_groups or range(1, 231))
-        for laue, numbers in LAUE_CLASS_SPACE_GROUPS.items():
-            groups = [n for n in numbers if n in wanted]
-            if not groups:
-                continue
+        for laue, groups in recipe.laue_class_groups().items():
             per_group = -(-recipe.synthetic_per_laue_class // len(groups))  # ceiling
             records = generate(
                 groups, per_group, recipe.seed, recipe.synthetic, on_reject=outcome.reject

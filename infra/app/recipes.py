@@ -51,6 +51,9 @@ class Recipe:
         Synthetic crystals (pyxtal) per Laue class, spread evenly over the class's space
         groups (0: none), their generation parameters, and the groups drawn from (None: all
         230; a Laue class with none of them gets no crystals).
+    groups_per_laue_class
+        At most this many of a Laue class's groups (a seeded draw; None: all of them): the
+        orthorhombic class alone has 59 groups, more than its share of crystals.
     classes
         Label values kept; other materials are not trained on (None: every value).
     simulation
@@ -81,6 +84,7 @@ class Recipe:
     synthetic_per_laue_class: int = 0
     synthetic: SyntheticParams = field(default_factory=SyntheticParams)
     synthetic_groups: tuple[int, ...] | None = None
+    groups_per_laue_class: int | None = None
     classes: tuple[int | str, ...] | None = PAPER_CLASSES
     simulation: SimulationSettings = field(default_factory=SimulationSettings)
     training: SupervisedConfig = field(default_factory=SupervisedConfig)
@@ -91,6 +95,25 @@ class Recipe:
     out_of_class: tuple[str, ...] = ("Mg", "TiO2")
     out_of_class_patterns: int = 100
     seed: int = 0
+
+    def laue_class_groups(self) -> dict[str, list[int]]:
+        """The space groups synthetic crystals are drawn from, per Laue class (classes with
+        none are left out)."""
+        import numpy as np
+
+        from lake.laue_classes import LAUE_CLASS_SPACE_GROUPS
+
+        wanted = set(self.synthetic_groups or range(1, 231))
+        rng = np.random.default_rng([self.seed, 11])
+        chosen: dict[str, list[int]] = {}
+        for laue, numbers in LAUE_CLASS_SPACE_GROUPS.items():
+            groups = [n for n in numbers if n in wanted]
+            limit = self.groups_per_laue_class
+            if limit is not None and len(groups) > limit:
+                groups = sorted(int(g) for g in rng.choice(groups, size=limit, replace=False))
+            if groups:
+                chosen[laue] = groups
+        return chosen
 
     def refine(self, **changes: object) -> Recipe:
         """A copy with ``changes`` applied."""
@@ -175,11 +198,12 @@ RECIPES: dict[str, Recipe] = {
     ),
     "systems-lab": Recipe(
         name="systems-lab",
-        description="Laue class (11, disordered label) of any crystal: ~36 synthetic crystals "
+        description="Laue class (11, disordered label) of any crystal: ~24 synthetic crystals "
         "per Laue class over all 230 groups + bundled real phases; lab detector; 2 CPU cores",
         decorated_per_type=0,
         noncubic_prototypes=True,
-        synthetic_per_laue_class=36,
+        synthetic_per_laue_class=24,
+        groups_per_laue_class=24,
         synthetic=SYSTEMS_SYNTHETIC,
         classes=None,
         simulation=SYSTEMS_SIMULATION,
