@@ -116,6 +116,7 @@ def _sources(recipe: Recipe, outcome):
     from ingest.prototypes import load_prototypes
     from ingest.structure_types import generate_decorated, parse_structure_types
     from ingest.synthetic import generate
+
     if recipe.prototypes:
         yield "prototypes", load_prototypes(on_reject=outcome.reject), None
     if recipe.noncubic_prototypes:
