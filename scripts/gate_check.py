@@ -96,7 +96,10 @@ def gate_check(lake_url: str, model_name: str, gate_name: str, per_material: int
                 label_key=model.reading.label,
             )  # fmt: skip
             figures = _figures(
-                labels, _predict(model, path, None), _predict(model, path, gate), model.classes
+                labels,
+                _predict(model, path, None),
+                _predict(model, path, gate_model),
+                model.classes,
             )
             results[scope] = {"materials": len(members), **figures}
     return results

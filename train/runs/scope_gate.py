@@ -5,7 +5,10 @@ hexagonal pattern it picks the nearest cubic class, often confidently. A Laue-cl
 trained on crystals of every system (``systems-lab``) can: the probability it gives the Laue
 classes the cubic model's classes belong to (m-3m for the paper's five groups) is the chance the
 pattern is in scope. ``predict --gate NAME`` computes it per pattern, and a call whose pattern
-is out of scope (below :data:`IN_SCOPE_THRESHOLD`) is uncertain whatever its own probability.
+is out of scope (the gate finds one other Laue class more likely than all of the model's
+together) is uncertain whatever its own probability. The rule compares probabilities instead
+of using a fixed cut, so a gate whose calibration flattens its probabilities (T > 1) still
+flags only what it actually calls outside.
 """
 
 from __future__ import annotations
@@ -17,10 +20,6 @@ import numpy as np
 
 from lake.laue_classes import LAUE_CLASS_SYSTEM, laue_class, laue_class_of_space_group
 from train.errors import TrainingError
-
-IN_SCOPE_THRESHOLD = 0.5
-"""In-scope probability below which a call is made uncertain: the gate finds another Laue class
-more likely than all of the model's together."""
 
 
 @dataclass
@@ -35,6 +34,8 @@ class GateResult:
         The gate's classes (Laue classes) counted as inside the model's classes.
     in_scope
         float32 (N,): the gate's probability of the accepted classes, per pattern.
+    best_outside
+        float32 (N,): the gate's largest probability of one class outside them.
     calls
         The gate's own most probable class per pattern.
     """
@@ -42,12 +43,14 @@ class GateResult:
     gate: str
     accepted: tuple[str, ...]
     in_scope: np.ndarray = field(repr=False)
+    best_outside: np.ndarray = field(repr=False)
     calls: list[str] = field(default_factory=list)
 
     @property
     def outside(self) -> np.ndarray:
-        """bool (N,): patterns the gate puts outside the model's classes."""
-        return self.in_scope < IN_SCOPE_THRESHOLD
+        """bool (N,): patterns the gate puts outside the model's classes (one other class
+        more probable than the accepted ones together)."""
+        return self.best_outside > self.in_scope
 
 
 def laue_classes_of(label: str, classes: list) -> set[str]:
@@ -117,9 +120,14 @@ class ScopeGate:
         prepared = network_input(patterns, geometry, self.model.reading)
         probabilities = self.model.probabilities(prepared).numpy().astype(np.float32)
         columns = [i for i, c in enumerate(self.model.classes) if str(c) in self.accepted]
+        others = [i for i in range(len(self.model.classes)) if i not in columns]
+        best_outside = (
+            probabilities[:, others].max(1) if others else np.zeros(len(probabilities), np.float32)
+        )
         return GateResult(
             gate=self.model.run_id,
             accepted=self.accepted,
             in_scope=probabilities[:, columns].sum(1),
+            best_outside=best_outside,
             calls=[str(self.model.classes[i]) for i in probabilities.argmax(1)],
         )
