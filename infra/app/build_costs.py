@@ -6,8 +6,9 @@ simulated earlier still reports what they cost.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from infra.app.card_sections import add_to_card, markdown_table
 
 
 def master_costs(lake_url: str, storage_options: dict | None, material_ids: list[str]) -> list:
@@ -24,10 +25,16 @@ def add_master_costs(package: Path, costs: list) -> None:
     ``card.md``."""
     if not costs:
         return
-    card_path = package / "card.json"
-    card = json.loads(card_path.read_text())
-    card.setdefault("build", {})["seconds_per_master"] = [cost.to_dict() for cost in costs]
-    card_path.write_text(json.dumps(card, indent=2, sort_keys=True))
+
+    def change(card: dict) -> None:
+        card.setdefault("build", {})["seconds_per_master"] = [cost.to_dict() for cost in costs]
+
+    header = ("crystal system", "masters", "median (s)", "mean (s)", "max (s)", "total (s)")
+    rows = [
+        (c.crystal_system, c.masters, f"{c.median_s:.1f}", f"{c.mean_s:.1f}", f"{c.max_s:.1f}",
+         f"{c.total_s:.0f}", f"{c.folded:.2f}")
+        for c in costs
+    ]  # fmt: skip
     lines = [
         "",
         "## Simulation cost by crystal system",
@@ -35,14 +42,7 @@ def add_master_costs(package: Path, costs: list) -> None:
         "Wall time per master (one actor thread, Monte Carlo included); folded: share computed",
         "on the symmetry-reduced directions only.",
         "",
-        "| crystal system | masters | median (s) | mean (s) | max (s) | total (s) | folded |",
-        "|---|---|---|---|---|---|---|",
-        *[
-            f"| {c.crystal_system} | {c.masters} | {c.median_s:.1f} | {c.mean_s:.1f} | "
-            f"{c.max_s:.1f} | {c.total_s:.0f} | {c.folded:.2f} |"
-            for c in costs
-        ],
+        *markdown_table((*header, "folded"), rows),
         "",
     ]
-    with open(package / "card.md", "a") as handle:
-        handle.write("\n".join(lines))
+    add_to_card(package, change, lines)

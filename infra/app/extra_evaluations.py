@@ -8,9 +8,9 @@ materials, a confusion matrix) and lands in the package: ``card.json`` under
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from infra.app.card_sections import add_to_card
 from lake.laue_classes import LAUE_CLASS_SYSTEM, crystal_system_of_laue
 from train.runs.scores import Evaluation
 
@@ -69,18 +69,19 @@ def write_extra_evaluations(
     extra = {name: ev for name, ev in scored.items() if name != "held_out"}
     if not extra:
         return
-    card_path = package / "card.json"
-    card = json.loads(card_path.read_text())
-    card["unseen_space_groups"] = list(unseen_groups)
-    card["extra_evaluations"] = {name: accuracy_summary(ev.summary()) for name, ev in extra.items()}
-    card_path.write_text(json.dumps(card, indent=2, sort_keys=True))
+    summaries = {name: accuracy_summary(ev.summary()) for name, ev in extra.items()}
+
+    def change(card: dict) -> None:
+        card["unseen_space_groups"] = list(unseen_groups)
+        card["extra_evaluations"] = summaries
+
     lines = ["", "## More evaluations", ""]
     if unseen_groups:
         lines += [f"Space groups never trained on: {', '.join(map(str, unseen_groups))}.", ""]
     for name, ev in extra.items():
         figure = f"confusion-{name.replace('_', '-')}.png"
         (package / figure).write_bytes(confusion_png(ev))
-        block = card["extra_evaluations"][name]
+        block = summaries[name]
         interval = block["interval_over_materials"] or {}
         lines.append(
             f"- {TITLES.get(name, name)}: {ev.accuracy:.3f} over {block['n_materials']} "
@@ -90,5 +91,4 @@ def write_extra_evaluations(
         )
         for label, value in ev.per_class.items():
             lines.append(f"  - {label}: {value:.3f} ({ev.class_counts.get(label, 0)} patterns)")
-    with open(package / "card.md", "a") as handle:
-        handle.write("\n".join(lines) + "\n")
+    add_to_card(package, change, [*lines, ""])

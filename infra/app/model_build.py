@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.app.build_costs import add_master_costs, master_costs
+from infra.app.card_sections import add_to_card, markdown_table
 from infra.app.extra_evaluations import extra_evaluations, write_extra_evaluations
 from infra.app.recipes import Recipe
 from train.runs.unseen_groups import choose_unseen_groups
@@ -61,7 +62,9 @@ def build_model(
 
     started = time.monotonic()
     run_id = f"model-{recipe.name}"
-    seen, unseen = _split_unseen(lake_url, options, ingested, unseen_groups)
+    seen, unseen = _split_unseen(
+        lake_url, options, ingested, unseen_groups, recipe.training.variants
+    )
     summary = _train(recipe, lake_url, options, seen, run_id, ray_address, report)
     seconds["train+evaluate"] = time.monotonic() - started
 
@@ -138,11 +141,12 @@ def _sources(recipe: Recipe, outcome):
 
 
 def _split_unseen(
-    lake_url: str, options: dict, ids: list[str], unseen_groups: list[int]
+    lake_url: str, options: dict, ids: list[str], unseen_groups: list[int], variants
 ) -> tuple[list[str], list[str]]:
-    """``(seen, unseen)``: materials of the space groups held out whole go to ``unseen``."""
+    """``(seen, unseen)``: materials of the space groups held out whole go to ``unseen`` (those
+    with a master among ``variants``, as training filters its own)."""
     from lake import Lake
-    from train.patterns.materials import material_labels
+    from train.patterns.materials import available_variants, material_labels
     from train.runs.unseen_groups import split_by_groups
 
     if not unseen_groups:
@@ -150,7 +154,7 @@ def _split_unseen(
     lake = Lake.open(lake_url, storage_options=options, mode="r")
     groups = material_labels(lake, ids, "spacegroup_number")
     seen, unseen = split_by_groups(list(ids), groups, unseen_groups)
-    return seen, [m for m in unseen if "default" in lake.variants(m)]
+    return seen, [m for m in unseen if available_variants(lake, m, variants)]
 
 
 def _ingest_out_of_class(recipe: Recipe, lake_url: str, options: dict) -> list[str]:
@@ -266,43 +270,42 @@ def _add_build_record(
     refusals: list[dict],
 ) -> None:
     """Add how the package was built (recipe, stage wall times, machine, command) to its card."""
-    card_path = package / "card.json"
-    card: dict[str, Any] = json.loads(card_path.read_text())
-    card["build"] = {
-        "recipe": recipe.name,
-        "recipe_settings": json.loads(json.dumps(asdict(recipe), default=str)),
-        "stage_seconds": {k: round(v, 1) for k, v in seconds.items()},
-        "total_minutes": round(sum(seconds.values()) / 60, 1),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
-        "command": f"ebsdlake --lake LAKE model build {recipe.name}",
-        "held_out_materials": list(summary.get("test_ids", [])),
-    }
-    card["out_of_class"] = refusals
-    card_path.write_text(json.dumps(card, indent=2, sort_keys=True))
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}"
+
+    def change(card: dict[str, Any]) -> None:
+        card["build"] = {
+            "recipe": recipe.name,
+            "recipe_settings": json.loads(json.dumps(asdict(recipe), default=str)),
+            "stage_seconds": {k: round(v, 1) for k, v in seconds.items()},
+            "total_minutes": round(sum(seconds.values()) / 60, 1),
+            "machine": machine,
+            "command": f"ebsdlake --lake LAKE model build {recipe.name}",
+            "held_out_materials": list(summary.get("test_ids", [])),
+        }
+        card["out_of_class"] = refusals
+
+    stages = [(stage, f"{value:.0f}") for stage, value in seconds.items()]
+    outside = [
+        (row.get("formula") or row["source"], row["patterns"], f"{row['uncertain']:.2f}",
+         row["calls"] or "-")
+        for row in refusals
+    ]  # fmt: skip
     lines = [
         "",
         "## Build",
         "",
-        f"Rebuild: `ebsdlake --lake LAKE model build {recipe.name}` ({card['build']['machine']}).",
+        f"Rebuild: `ebsdlake --lake LAKE model build {recipe.name}` ({machine}).",
         "",
-        "| stage | wall time (s) |",
-        "|---|---|",
-        *[f"| {stage} | {value:.0f} |" for stage, value in seconds.items()],
-        f"| total | {sum(seconds.values()):.0f} |",
+        *markdown_table(
+            ("stage", "wall time (s)"), [*stages, ("total", f"{sum(seconds.values()):.0f}")]
+        ),
         "",
         "## Outside the classes",
         "",
         "Share called uncertain (higher is better): simulated non-cubic phases never trained on,",
         "and Poisson noise frames.",
         "",
-        "| source | patterns | uncertain | confident calls |",
-        "|---|---|---|---|",
-        *[
-            f"| {row.get('formula') or row['source']} | {row['patterns']} | "
-            f"{row['uncertain']:.2f} | {row['calls'] or '-'} |"
-            for row in refusals
-        ],
+        *markdown_table(("source", "patterns", "uncertain", "confident calls"), outside),
         "",
     ]
-    with open(package / "card.md", "a") as handle:
-        handle.write("\n".join(lines))
+    add_to_card(package, change, lines)
