@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from simulate.bloch_memory import beam_counts, memory_budget_bytes, plan_batches, sample_directions
 from simulate.engine_base import MasterResult, ProgressCallback, bfactor_attrs
 from simulate.errors import EngineUnavailableError, SimulateInputError
 from simulate.settings import SimulationSettings
@@ -198,6 +199,7 @@ class DynamicalEngine:
             )
         fold = fold_is_consistent(crystal)
         cdtype = torch.complex128 if settings.precision == "double" else torch.complex64
+        backend = BlochPrismBackend(cdtype=cdtype)
         simulator = MasterPatternSimulator(
             crystal,
             Microscope(energy=settings.voltage_kv * 1e3, sample_tilt=settings.sample_tilt_deg),
@@ -205,8 +207,14 @@ class DynamicalEngine:
             dmin=float(settings.dmin_nm),
             bethe=bethe_parameters(settings),
             monte_carlo=depth,
-            backend=BlochPrismBackend(cdtype=cdtype),
+            backend=backend,
         )
+        plan = plan_batches(
+            beam_counts(simulator, sample_directions()),
+            memory_budget_bytes(),
+            complex_bytes=16 if settings.precision == "double" else 8,
+        )
+        plan.apply(backend)
         pattern = simulator.compute(
             device=device, energy_resolved=True, symmetry=fold, progress=progress
         )
@@ -226,6 +234,8 @@ class DynamicalEngine:
             "mc_source": settings.mc_file or "de-ebsd native",
             "mc_backscatter_yield": float(weights.sum()),
             "mc_wall_time_s": round(mc_seconds, 3),
+            "bloch_batches": [plan.class_chunk, plan.block, plan.matmul_batch],
+            "bloch_peak_estimate_gb": round(plan.peak_bytes / 1e9, 3),
             "wall_time_s": round(time.perf_counter() - started, 3),
         }
         return MasterResult(master=master, energies_kev=energies, weights=weights, attrs=attrs)
