@@ -51,7 +51,9 @@ def test_tiny_recipe_builds_a_package_that_predicts(tmp_path, tiny_package, nick
     }  # fmt: skip
     assert set(build["stage_seconds"]) == stages
     assert build["held_out_materials"], "the recipe holds materials out, grouped by material"
+    assert build["masters"]["reused"] == 0 and build["masters"]["simulated"] >= 9
     assert "## Build" in (package / "card.md").read_text()
+    assert "reused" not in (package / "card.md").read_text()
     # the hexagonal Mg phase was simulated, never trained on, and scored with noise frames
     outside = {row["source"]: row for row in card["out_of_class"]}
     mg = next(row for row in outside.values() if row.get("formula") == "Mg")
@@ -63,6 +65,18 @@ def test_tiny_recipe_builds_a_package_that_predicts(tmp_path, tiny_package, nick
     argv = ["predict", "--model", str(package), nickel_scan_file, "--out", str(out)]
     assert main(argv) == 0
     assert (out / "patterns.csv").is_file()
+
+
+def test_a_second_build_reuses_the_lake_and_says_so(tiny_package, tmp_path):
+    """Same recipe, same lake: no master simulated again, the finished run read back, and the
+    card says its times are not a from-scratch build's."""
+    first = json.loads((tiny_package / "card.json").read_text())["build"]
+    lake = tiny_package.parent.parent / "lake.zarr"
+    assert main(["--lake", str(lake), "model", "build", "tiny", "--out", str(tmp_path)]) == 0
+    again = json.loads((tmp_path / "tiny" / "card.json").read_text())["build"]
+    assert again["masters"] == {"simulated": 0, "reused": first["masters"]["simulated"]}
+    assert again["held_out_materials"] == first["held_out_materials"]
+    assert "reused" in (tmp_path / "tiny" / "card.md").read_text()
 
 
 def test_recipes_scale_and_name_errors():
@@ -114,6 +128,10 @@ def test_systems_recipe_holds_whole_space_groups_out(systems_package):
     assert {"triclinic", "monoclinic", "hexagonal", "cubic"} <= set(costs)
     assert all(row["masters"] >= 1 and row["median_s"] > 0 for row in costs.values())
     assert costs["monoclinic"]["folded"] == 0.0 and costs["cubic"]["folded"] == 1.0
+    from train.runs.package import headline
+
+    shown = f"unseen space groups {extra['unseen_groups']['held_out']:.3f}"
+    assert shown in headline(card)["accuracy"]  # what `model ls` prints
     text = (package / "card.md").read_text()
     assert "space groups never trained on" in text
     assert "## Simulation cost by crystal system" in text

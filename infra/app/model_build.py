@@ -56,7 +56,7 @@ def build_model(
     seconds["ingest"] = time.monotonic() - started
 
     started = time.monotonic()
-    _simulate(recipe, lake_url, options, ingested + outsiders, ray_address)
+    campaign = _simulate(recipe, lake_url, options, ingested + outsiders, ray_address)
     seconds["simulate"] = time.monotonic() - started
     costs = master_costs(lake_url, options, ingested + outsiders)
 
@@ -86,7 +86,8 @@ def build_model(
     target = Path(out_dir) / recipe.name
     package = export_model(lake_url, options, run_id, recipe.name, out_dir)
     write_extra_evaluations(package, extra, unseen_groups)
-    _add_build_record(package, recipe, lake_url, seconds, summary, refusals)
+    masters = {"simulated": campaign.completed, "reused": campaign.skipped_complete}
+    _add_build_record(package, recipe, seconds, masters, summary, refusals)
     add_master_costs(package, costs)
     report(f"model {recipe.name}: wrote {target} ({sum(seconds.values()) / 60:.1f} min)")
     return package
@@ -195,10 +196,11 @@ def _out_of_class(
     return [*rows, noise_share(loaded).to_dict()]
 
 
-def _simulate(recipe: Recipe, lake_url: str, options: dict, ids: list[str], ray_address) -> None:
+def _simulate(recipe: Recipe, lake_url: str, options: dict, ids: list[str], ray_address):
     """Simulate every missing master of ``ids`` (complete ones at these settings are kept,
-    failed ones tried again). Stops the build, naming the first failure, when any master
-    failed: a model trained on part of its recipe's crystals would be another model."""
+    failed ones tried again); return the campaign's summary. Stops the build, naming the first
+    failure, when any master failed: a model trained on part of its recipe's crystals would be
+    another model."""
     from simulate.campaign import run_campaign
     from simulate.errors import SimulateError
 
@@ -212,6 +214,7 @@ def _simulate(recipe: Recipe, lake_url: str, options: dict, ids: list[str], ray_
             f"model build {recipe.name}: {len(summary.failed)} of {len(ids)} masters failed "
             f"(first: {where}: {reason}); run the same command again to retry them"
         )
+    return summary
 
 
 def _train(
@@ -264,12 +267,16 @@ def _finished_summary(lake, run_id: str, config) -> dict | None:
 def _add_build_record(
     package: Path,
     recipe: Recipe,
-    lake_url: str,
     seconds: dict[str, float],
+    masters: dict[str, int],
     summary: dict,
     refusals: list[dict],
 ) -> None:
-    """Add how the package was built (recipe, stage wall times, machine, command) to its card."""
+    """Add how the package was built (recipe, stage wall times, machine, command) to its card.
+
+    ``masters`` counts the masters this invocation simulated and those it found in the lake:
+    when some were reused, the stage times are not a from-scratch build's, and the card says so.
+    """
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}"
 
     def change(card: dict[str, Any]) -> None:
@@ -281,6 +288,7 @@ def _add_build_record(
             "machine": machine,
             "command": f"ebsdlake --lake LAKE model build {recipe.name}",
             "held_out_materials": list(summary.get("test_ids", [])),
+            "masters": dict(masters),
         }
         card["out_of_class"] = refusals
 
@@ -300,6 +308,7 @@ def _add_build_record(
             ("stage", "wall time (s)"), [*stages, ("total", f"{sum(seconds.values()):.0f}")]
         ),
         "",
+        *_reuse_note(masters),
         "## Outside the classes",
         "",
         "Share called uncertain (higher is better): simulated non-cubic phases never trained on,",
@@ -309,3 +318,15 @@ def _add_build_record(
         "",
     ]
     add_to_card(package, change, lines)
+
+
+def _reuse_note(masters: dict[str, int]) -> list[str]:
+    """A card line when the build found masters in the lake (its times are not from scratch)."""
+    if not masters.get("reused"):
+        return []
+    return [
+        f"This build simulated {masters['simulated']} masters and reused {masters['reused']} "
+        "already in the lake, so its simulate time is not a from-scratch build's; what every "
+        "master cost is in the table below.",
+        "",
+    ]

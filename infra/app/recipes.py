@@ -162,22 +162,24 @@ CPU_TRAINING = SupervisedConfig().refine(
 """ResNet18 at 64 px (72 px renders cropped), SGD lr 0.01, batch 32, 48 patterns per material
 and epoch: what a 2-core machine trains on ~170 materials in about 15 minutes."""
 
-SYSTEMS_SIMULATION = CPU_SIMULATION.refine(dmin_nm=0.1, energy_min_kev=20.0)
-"""The cubic recipe's masters at d >= 0.1 nm and one energy (20 keV): a low-symmetry master
-folds fewer directions and a synthetic cell has more reflections, so at d >= 0.05 nm and two
-energies 450 crystals of all systems take ~4x the 2-hour budget on 2 cores (docs/RESULTS.md)."""
+SYSTEMS_SIMULATION = CPU_SIMULATION.refine(npx=48, dmin_nm=0.1, energy_min_kev=20.0)
+"""The cubic recipe's masters at npx 48, d >= 0.1 nm and one energy (20 keV): a low-symmetry
+master folds fewer directions and a synthetic cell has more reflections, so at npx 64,
+d >= 0.05 nm and two energies 450 crystals of all systems take ~4x the 2-hour budget on 2 cores;
+npx 48 costs ~0.55x npx 64 and leaves the time to training (docs/RESULTS.md)."""
 
 SYSTEMS_SYNTHETIC = SyntheticParams(
     elements=WIDE_POOL,
     n_elements=2,
     max_wyckoff=3,
     volume_per_atom=(10.0, 30.0),
-    max_atoms=24,
+    max_atoms=16,
     max_axis_ratio=4.0,
 )
-"""Few atoms, small cells (at most 24 atoms in the conventional cell, edges within 4x of each
+"""Few atoms, small cells (at most 16 atoms in the conventional cell, edges within 4x of each
 other), two elements drawn from the wide pool (Z 13-82): Ia-3d, whose smallest orbit has 16
-sites, yields none."""
+sites, yields none. The first build allowed 24 atoms: the trigonal and hexagonal cells near that
+size took up to 5 min per master and 3/4 of the simulation time."""
 
 RECIPES: dict[str, Recipe] = {
     "cubic-cpu": Recipe(
@@ -198,19 +200,19 @@ RECIPES: dict[str, Recipe] = {
     ),
     "systems-lab": Recipe(
         name="systems-lab",
-        description="Laue class (11, disordered label) of any crystal: ~24 synthetic crystals "
+        description="Laue class (11, disordered label) of any crystal: ~32 synthetic crystals "
         "per Laue class over all 230 groups + bundled real phases; lab detector; 2 CPU cores",
         decorated_per_type=0,
         noncubic_prototypes=True,
-        synthetic_per_laue_class=24,
+        synthetic_per_laue_class=32,
         groups_per_laue_class=24,
         synthetic=SYSTEMS_SYNTHETIC,
         classes=None,
         simulation=SYSTEMS_SIMULATION,
         training=CPU_TRAINING.refine(
             label="disordered_laue_class",
-            epochs=10,
-            patterns_per_material=24,
+            epochs=20,
+            patterns_per_material=48,
             pc=LAB_PC,
             pc_range=LAB_PC_RANGE,
             degrade=True,
