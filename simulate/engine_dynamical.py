@@ -235,7 +235,7 @@ class DynamicalEngine:
             "mc_backscatter_yield": float(weights.sum()),
             "mc_wall_time_s": round(mc_seconds, 3),
             "bloch_batches": [plan.class_chunk, plan.block, plan.matmul_batch],
-            "bloch_peak_estimate_gb": round(plan.peak_bytes / 1e9, 3),
+            "bloch_peak_estimate_bytes": plan.peak_bytes,
             "wall_time_s": round(time.perf_counter() - started, 3),
         }
         return MasterResult(master=master, energies_kev=energies, weights=weights, attrs=attrs)

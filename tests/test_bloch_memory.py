@@ -87,5 +87,6 @@ def test_small_batches_give_the_same_master(monkeypatch):
     monkeypatch.setenv(BUDGET_ENV, "0.0002")  # 200 kB: a few directions per batch
     tight = engine.run(reference_structure("Ni"), settings)
     assert tight.attrs["bloch_batches"][2] < roomy.attrs["bloch_batches"][2]
-    assert tight.attrs["bloch_peak_estimate_gb"] <= 0.0002
+    assert tight.attrs["bloch_peak_estimate_bytes"] <= 200_000
+    assert roomy.attrs["bloch_peak_estimate_bytes"] > 200_000  # the budget did bind
     np.testing.assert_allclose(tight.master, roomy.master, rtol=1e-5, atol=1e-7)
