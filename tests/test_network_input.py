@@ -14,7 +14,7 @@ import torch
 
 from simulate.validation import emsoft_ni_master_file
 from train.patterns.augment import AugmentConfig, AugmentError, degrade
-from train.patterns.camera import as_recorded, residual_background
+from train.patterns.camera import as_recorded, fixed_pattern, residual_background
 from train.patterns.detector import Detector
 from train.patterns.network_input import target_detector
 from train.patterns.orientations import sample_so3
@@ -97,6 +97,28 @@ def test_the_camera_records_weak_bands_on_a_background_with_shot_noise(ni_master
     assert torch.equal(record(0.1, 500, seed=4), record(0.1, 500, seed=4))
     fields = residual_background(64, (40, 40), 0.04, torch.Generator().manual_seed(1))
     assert float((fields - 1).abs().max()) < 0.04 * 5 and abs(float(fields.mean()) - 1) < 0.01
+
+
+def test_the_fixed_pattern_texture_is_per_pixel_and_bounded_by_its_amplitude(ni_master):
+    """A camera's pixel gains (what a file without its static background keeps): white, mean
+    1, at most the amplitude per pattern; a recorded pattern with it departs more from its
+    simulation than one without, at the same dose and seed."""
+    gains = fixed_pattern(256, (40, 40), 0.08, torch.Generator().manual_seed(2))
+    spread = gains.std(dim=(-2, -1))
+    assert abs(float(gains.mean()) - 1) < 0.005 and float(spread.max()) < 0.085
+    assert float(spread.min()) < 0.01 < float(spread.median())  # amplitudes drawn in [0, 0.08]
+    neighbours = np.corrcoef(gains[:, :, 1:].ravel(), gains[:, :, :-1].ravel())[0, 1]
+    assert abs(neighbours) < 0.05  # per pixel, no smooth structure
+    patterns = torch.from_numpy(_render(ni_master, Detector(shape=(40, 40), pc=(0.5, 0.3, 0.6))))
+
+    def r(amplitude):
+        gen = torch.Generator().manual_seed(0)
+        counts = as_recorded(patterns, (0.3, 0.3), (1e6, 1e6), 0.0, gen, amplitude)
+        return np.corrcoef(counts.numpy().ravel(), patterns.numpy().ravel())[0, 1]
+
+    assert r(0.3) < r(0.0) - 0.05
+    with pytest.raises(AugmentError, match="fixed_pattern_noise"):
+        AugmentConfig(band_contrast_range=(0.1, 0.2), fixed_pattern_noise=-0.1)
 
 
 def test_degrade_applies_the_camera_record_and_refuses_a_bad_dose(ni_master):

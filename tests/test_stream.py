@@ -443,3 +443,23 @@ def test_a_run_on_a_lab_detector_reads_and_degrades_as_configured():
     assert paper.stream_config(True).augment.dose_e_per_px is None
     with pytest.raises(TrainingError, match=r"pc=\(0.5, 0.3, 0.0\)"):
         lab.refine(pc=(0.5, 0.3, 0.0)).check_positive((), "train")
+
+
+def test_degradation_sets_are_named_and_a_bad_name_is_refused():
+    """``degrade`` names a set: ``True`` is ``lab``; ``lab-dim`` reaches lower signal-to-noise
+    (weaker bands, fewer electrons, more blur); an unknown name is one line naming the field."""
+    from train.errors import TrainingError
+    from train.run_config import DIM_DEGRADATIONS, LAB_DEGRADATIONS
+    from train.supervised import SupervisedConfig
+
+    base = SupervisedConfig(image_size=32, detector_shape=(32, 32))
+    as_true = base.refine(degrade=True).stream_config(True).augment
+    dim = base.refine(degrade="lab-dim").stream_config(True).augment
+    assert as_true == base.refine(degrade="lab").stream_config(True).augment
+    assert as_true.camera_dose_range == LAB_DEGRADATIONS["camera_dose_range"]
+    assert dim.camera_dose_range == DIM_DEGRADATIONS["camera_dose_range"]
+    assert dim.camera_dose_range[0] < as_true.camera_dose_range[0]
+    assert dim.band_contrast_range[0] < as_true.band_contrast_range[0]
+    assert dim.blur_sigma_px[1] > as_true.blur_sigma_px[1]
+    with pytest.raises(TrainingError, match=r"degrade='dim': true, false or one of lab, lab-dim"):
+        base.refine(degrade="dim").check_positive((), "train")

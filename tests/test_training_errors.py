@@ -167,6 +167,7 @@ def _listing(lake, run_id: str) -> list[str]:
         (["--holdout-fraction", "2"], "--holdout-fraction 2.0: must be in [0, 1)"),
         (["--folds", "-3"], "--folds -3: must be >= 1"),
         (["--weights", "/nonexistent/w.pth"], "weights_path=/nonexistent/w.pth: no such file"),
+        (["--degrade", "dim"], "degrade='dim': true, false or one of lab, lab-dim"),
         (["--mcd"], "give the target patterns with --target"),
         (["--mcd", "--target", "x.h5", "--runs", "0"], "--runs 0: must be >= 1"),
     ],

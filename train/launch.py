@@ -15,6 +15,7 @@ stay, so the same run resumes).
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
@@ -229,11 +230,16 @@ def _fit_watching(
 
     thread = threading.Thread(target=fit, name=f"ray-train-{run_id}", daemon=True)
     try:
-        thread.start()
-        while thread.is_alive():
-            thread.join(POLL_S)
+        with _interrupt_latch() as interrupted:
+            thread.start()
+            while thread.is_alive():
+                thread.join(POLL_S)
+                if interrupted.is_set():
+                    raise KeyboardInterrupt
+                _relay(board, listener, run_id)
+            if interrupted.is_set():
+                raise KeyboardInterrupt
             _relay(board, listener, run_id)
-        _relay(board, listener, run_id)
     except KeyboardInterrupt:
         # Ray's own threads die with tracebacks while it shuts down under them: after Ctrl-C
         # they are debug logs, not output (the user gets one line and exit code 130)
@@ -248,6 +254,30 @@ def _fit_watching(
     if "error" in outcome:
         raise outcome["error"]
     return outcome["result"]
+
+
+@contextlib.contextmanager
+def _interrupt_latch() -> Iterator[threading.Event]:
+    """An event set by SIGINT while the block runs, besides the usual KeyboardInterrupt.
+
+    Code the main thread calls into (Ray's ``ray.get``, its shutdown hooks) may catch the
+    KeyboardInterrupt a Ctrl-C raises; the event keeps the request so the watch loop still
+    acts on it. Outside the main thread (no signals there) the event is never set.
+    """
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _thread_error_to_debug_log(args: threading.ExceptHookArgs) -> None:

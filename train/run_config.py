@@ -77,9 +77,10 @@ class StreamedRunConfig:
         Bruker pattern-centre ranges each training pattern's PC is drawn from (None: the
         paper's detector only; a model then knows one field of view).
     degrade
-        Train on realistic degradations too (:data:`LAB_DEGRADATIONS`: weak bands on an uneven
-        background with shot noise, blur, gamma, 2x binning), so real cameras' patterns are not
-        out of distribution.
+        Train on realistic degradations too, so real cameras' patterns are not out of
+        distribution: a name in :data:`DEGRADATIONS` (``"lab"``: weak bands on an uneven
+        background with shot noise, blur, gamma, 2x binning; ``"lab-dim"``: the same down to
+        the signal-to-noise of real binned patterns), ``True`` for ``"lab"``, ``False`` off.
     fault
         Testing hook: ``{"rank", "epoch", "step", "marker"}`` kills that worker once.
     """
@@ -105,7 +106,7 @@ class StreamedRunConfig:
     preprocess: PreprocessConfig = PreprocessConfig()
     pc: tuple[float, float, float] | None = None
     pc_range: tuple[tuple[float, float], tuple[float, float], tuple[float, float]] | None = None
-    degrade: bool = False
+    degrade: bool | str = False
     fault: dict[str, Any] | None = field(default=None, compare=False)
 
     def refine(self, **changes: Any) -> Self:
@@ -160,7 +161,7 @@ class StreamedRunConfig:
         ``pc_range``; None when neither is asked for."""
         from train.patterns.augment import AugmentConfig
 
-        degradations = LAB_DEGRADATIONS if self.degrade else {}
+        degradations = degradations_of(self.degrade)
         if self.augment:
             return AugmentConfig(
                 crop_size=self.image_size,
@@ -218,6 +219,9 @@ class StreamedRunConfig:
             raise TrainingError(f"{what} lr={self.lr}: must be > 0")
         if not self.variants:
             raise TrainingError(f"{what} variants: name at least one master variant")
+        if self.degrade not in (False, True, *DEGRADATIONS):
+            choices = ", ".join(DEGRADATIONS)
+            raise TrainingError(f"{what} degrade={self.degrade!r}: true, false or one of {choices}")
         if self.pc is not None and (len(self.pc) != 3 or not float(self.pc[2]) > 0):
             raise TrainingError(f"{what} pc={self.pc}: need (PCx, PCy, PCz) with PCz > 0")
         if self.pc_range is not None:
@@ -244,6 +248,30 @@ LAB_DEGRADATIONS: dict[str, Any] = {
 """What ``degrade`` adds: gamma 0.8-1.25, the camera's record (bands of 15-50 % contrast on an
 uneven background, up to 3 %, with shot noise at 200-5000 electrons per pixel; see
 :mod:`train.patterns.camera`), Gaussian blur of 0-0.7 px, and one pattern in three binned 2x."""
+
+DIM_DEGRADATIONS: dict[str, Any] = {
+    **LAB_DEGRADATIONS,
+    "band_contrast_range": (0.08, 0.5),
+    "camera_dose_range": (40.0, 5000.0),
+    "blur_sigma_px": (0.0, 1.0),
+    "fixed_pattern_noise": 0.08,
+}
+"""``lab`` reaching the signal-to-noise of real binned patterns: kikuchipy's 60 px Ni patterns
+correlate r = 0.39-0.53 with their own simulation at the refined orientation, below the worst
+``lab`` pattern (r ~0.58: 15 % bands at 200 e/px); bands of 8-50 %, 40-5000 e/px (down to
+r ~0.2) and blur up to 1 px (``scripts/real_pattern_probe.py``, docs/RESULTS.md). And a
+per-pixel gain texture up to 8 %: the Ni scan's static background departs 5 % from its own
+5 px blur, and a file without its background keeps that texture."""
+
+DEGRADATIONS: dict[str, dict[str, Any]] = {"lab": LAB_DEGRADATIONS, "lab-dim": DIM_DEGRADATIONS}
+"""Named degradation sets for ``SupervisedConfig.degrade`` (``True`` is ``"lab"``)."""
+
+
+def degradations_of(degrade: bool | str) -> dict[str, Any]:
+    """The augmentation settings ``degrade`` names (empty when off)."""
+    if degrade is False or degrade is None:
+        return {}
+    return DEGRADATIONS["lab" if degrade is True else str(degrade)]
 
 
 def _at_least(what: str, name: str, value: Any, minimum: int) -> None:

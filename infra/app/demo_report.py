@@ -134,7 +134,7 @@ electrons (the paper uses npx 300, dmin 0.05 nm, 10-20 keV, Bethe 8/50/100). Tra
 {training.arch}, {training.epochs} epochs, {training.patterns_per_material} random orientations per
 material and epoch, {training.image_size} px input, detector pattern centre {training.detector().pc}
 (Bruker), pattern centres drawn from {training.pc_range}, camera degradations
-{"on" if training.degrade else "off"}.
+{_degradation_name(training.degrade)}.
 
 ## One master pattern
 
@@ -162,3 +162,10 @@ material and epoch, {training.image_size} px input, detector pattern centre {tra
 """
     (folder / "README.md").write_text(text)
     return folder
+
+
+def _degradation_name(degrade: bool | str) -> str:
+    """How the report names a run's ``degrade`` setting: the set's name, or off."""
+    if degrade is True:
+        return "'lab'"
+    return f"'{degrade}'" if degrade else "off"

@@ -51,7 +51,7 @@ def build_model(
     unseen_groups = choose_unseen_groups(
         recipe.unseen_group_fraction,
         recipe.seed,
-        [g for groups in recipe.laue_class_groups().values() for g in groups],
+        _groups_with_crystals(recipe, lake_url, options, ingested),
     )
     seconds["ingest"] = time.monotonic() - started
 
@@ -139,6 +139,23 @@ def _sources(recipe: Recipe, outcome):
                 groups, per_group, recipe.seed, recipe.synthetic, on_reject=outcome.reject
             )
             yield f"synthetic {laue}", records, per_group * len(groups)
+
+
+def _groups_with_crystals(
+    recipe: Recipe, lake_url: str, options: dict, ids: list[str]
+) -> list[int]:
+    """The recipe's space groups that at least one ingested material has: a group the
+    generator gave no crystal under the recipe's limits cannot be held out (it would be an
+    empty "unseen" group in the card)."""
+    if not recipe.unseen_group_fraction:
+        return []
+    from lake import Lake
+    from train.patterns.materials import material_labels
+
+    lake = Lake.open(lake_url, storage_options=options, mode="r")
+    present = {int(g) for g in material_labels(lake, ids, "spacegroup_number")}
+    wanted = (g for groups in recipe.laue_class_groups().values() for g in groups)
+    return sorted(present.intersection(wanted))
 
 
 def _split_unseen(

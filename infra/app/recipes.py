@@ -193,9 +193,12 @@ RECIPES: dict[str, Recipe] = {
     "cubic-lab": Recipe(
         name="cubic-lab",
         description="cubic-cpu trained for lab microscopes: wide fields of view (PCz "
-        "0.45-0.8), pattern centres across the screen, camera degradations",
+        "0.45-0.8), pattern centres across the screen, camera degradations down to the "
+        "signal-to-noise of real binned patterns",
         simulation=CPU_SIMULATION,
-        training=CPU_TRAINING.refine(epochs=16, pc=LAB_PC, pc_range=LAB_PC_RANGE, degrade=True),
+        training=CPU_TRAINING.refine(
+            epochs=20, pc=LAB_PC, pc_range=LAB_PC_RANGE, degrade="lab-dim"
+        ),
         seed=1,
     ),
     "systems-lab": Recipe(

@@ -19,6 +19,7 @@ from typing import Any
 from train.config_section import PAPER_HOLDOUT_FRACTION
 from train.mcd import MCDConfig
 from train.patterns.detector import PC_CONVENTIONS
+from train.run_config import DEGRADATIONS
 from train.supervised import SupervisedConfig
 from train.targets import LABEL_TARGETS
 
@@ -85,7 +86,7 @@ def _run_settings(args: argparse.Namespace, mcd: bool) -> dict[str, Any]:
         "seed": args.seed,
         "pc_range": _pc_range(getattr(args, "pc_range", None)),
         "pc": tuple(args.pc) if getattr(args, "pc", None) else None,
-        "degrade": True if getattr(args, "degrade", False) else None,
+        "degrade": getattr(args, "degrade", None) or None,
         "detector_shape": tuple(args.detector_shape)
         if getattr(args, "detector_shape", None)
         else None,
@@ -220,8 +221,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument(
         "--degrade",
-        action="store_true",
-        help="also train on shot noise, blur, contrast, gamma and binning (real cameras)",
+        nargs="?",
+        const="lab",
+        metavar="SET",
+        help="also train on shot noise, blur, contrast, gamma and binning (real cameras); SET: "
+        f"{' or '.join(DEGRADATIONS)} (default lab; lab-dim reaches real binned patterns' noise)",
     )
     train.add_argument(
         "--detector-shape",

@@ -60,6 +60,9 @@ class AugmentConfig:
         contrast (fraction of the background, drawn uniformly), electrons per pixel (drawn
         log-uniformly) and the largest amplitude of a smooth residual background. Off when
         ``band_contrast_range`` is None.
+    fixed_pattern_noise
+        With the camera's record: the largest amplitude of a per-pixel gain texture (what a
+        file without its static background keeps; 0: off).
     """
 
     crop_size: int | None = None
@@ -75,6 +78,7 @@ class AugmentConfig:
     band_contrast_range: tuple[float, float] | None = None
     camera_dose_range: tuple[float, float] = (50.0, 2000.0)
     residual_background: float = 0.0
+    fixed_pattern_noise: float = 0.0
 
     def __post_init__(self) -> None:
         if self.crop_size is not None and self.crop_size < 1:
@@ -84,6 +88,10 @@ class AugmentConfig:
         if self.pc_jitter < 0:
             raise AugmentError(f"AugmentConfig.pc_jitter={self.pc_jitter}: must be >= 0")
         low, high = self.camera_dose_range
+        if self.fixed_pattern_noise < 0:
+            raise AugmentError(
+                f"AugmentConfig.fixed_pattern_noise={self.fixed_pattern_noise}: must be >= 0"
+            )
         if not 0 < low <= high or self.residual_background < 0:
             raise AugmentError(
                 f"AugmentConfig.camera_dose_range={self.camera_dose_range}, residual_background="
@@ -154,8 +162,9 @@ def degrade(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator) -> 
         x = ((x - lo) / (hi - lo).clamp_min(1e-12)).clamp(0, 1) ** g
     if cfg.band_contrast_range is not None:
         x = as_recorded(
-            x, cfg.band_contrast_range, cfg.camera_dose_range, cfg.residual_background, generator
-        )
+            x, cfg.band_contrast_range, cfg.camera_dose_range, cfg.residual_background,
+            generator, cfg.fixed_pattern_noise,
+        )  # fmt: skip
     if cfg.dose_e_per_px is not None:
         lo = x.amin(dim=(-2, -1), keepdim=True)
         x = x - lo

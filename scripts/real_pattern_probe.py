@@ -1,0 +1,203 @@
+"""Where between simulation and experiment a model stops calling kikuchipy's real Ni right.
+
+The nine real Ni patterns (kikuchipy's h5ebsd file, one grain) are indexed against the lake's
+Ni master with kikuchipy (dictionary indexing, then orientation refinement at the file's own
+detector), and the master is rendered at each pattern's refined orientation on that detector.
+Files in the real file's format (its static background, its pattern centre) are then written
+for the simulation, the simulation with shot noise, and blends of real and simulated
+flat-fielded patterns, and ``ebsdlake predict --model MODEL`` is run on each. The table says
+whether the model fails on Ni at this orientation at all (then it is not the domain gap) and
+how much of the real pattern it takes to flip the call.
+
+    .venv/bin/python scripts/real_pattern_probe.py --lake LAKE --material proto-Ni \\
+        --model cubic-lab --out probe
+
+LAKE needs the material's master at the model's simulation settings (``ebsdlake simulate``).
+Writes ``probe/summary.json`` and ``probe/patterns.png`` (real, simulated, difference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+BLENDS = (0.25, 0.5, 0.75)
+"""Shares of the real flat-fielded pattern in the blended files."""
+DOSES = (2000, 200, 50)
+"""Electrons per pixel at full brightness for the noisy simulations."""
+MATCHED_R = (0.7, 0.45)
+"""Correlations with the clean simulation that white noise brings a simulation down to (the
+real patterns' own: 0.39-0.53), without and with a 1 px Gaussian blur first."""
+
+
+def master_pattern(lake_url: str, material_id: str) -> Any:
+    """The material's default master, yield-weighted over energies, as kikuchipy's signal."""
+    import kikuchipy as kp
+    from orix.crystal_map import Phase
+
+    from lake import Lake
+    from train.patterns.projection import energy_reduced_master
+
+    lake = Lake.open(lake_url, mode="r")
+    master = lake.master(material_id, "default")
+    weights = lake.weights(material_id, "default").values
+    planes = energy_reduced_master(master.values, weights, master["energy"].values)
+    signal = kp.signals.EBSDMasterPattern(np.asarray(planes, dtype=np.float32))
+    signal.projection, signal.hemisphere = "lambert", "both"
+    signal.phase = Phase(space_group=int(lake.structure(material_id)["spacegroup_number"]))
+    return signal
+
+
+def clean(scan: Any) -> Any:
+    """The scan flat-fielded as kikuchipy's tutorials do: static, then dynamic background."""
+    out = scan.deepcopy()
+    out.remove_static_background()
+    out.remove_dynamic_background()
+    return out
+
+
+def refined_rotations(scan: Any, master: Any, resolution_deg: float) -> tuple[Any, np.ndarray]:
+    """Each pattern's orientation: dictionary indexing then refinement; (rotations, NCC)."""
+    from orix.crystal_map import CrystalMap
+    from orix.quaternion import Rotation
+    from orix.sampling import get_sample_fundamental
+
+    flat = clean(scan)
+    detector = scan.detector.deepcopy()
+    detector.pc = detector.pc_average  # one centre for the dictionary
+    grid = get_sample_fundamental(resolution=resolution_deg, point_group=master.phase.point_group)
+    dictionary = master.get_patterns(grid, detector, compute=False, show_progressbar=False)
+    found = flat.dictionary_indexing(dictionary, keep_n=1)
+    best = Rotation(found.rotations.data.reshape(-1, 4))  # kikuchipy keeps an axis per match
+    xmap = CrystalMap(rotations=best, x=found.x, y=found.y, phase_list=found.phases)
+    refined = flat.refine_orientation(
+        xmap, scan.detector, master, energy=None, trust_region=[2, 2, 2], compute=True
+    )
+    scores = np.asarray(refined.scores).reshape(-1)
+    return refined.rotations, scores
+
+
+def write_like(scan: Any, patterns: np.ndarray, path: Path) -> Path:
+    """``patterns`` (flat-fielded, any scale) written as ``scan`` was recorded: times its static
+    background, in its dtype range, with its header (pattern centre, background)."""
+    background = np.asarray(scan.static_background, dtype=np.float64)
+    scaled = (patterns - patterns.min()) / np.ptp(patterns)
+    raw = (0.3 + 0.7 * scaled) * background[None, None]
+    info = np.iinfo(scan.data.dtype)
+    out = scan.deepcopy()
+    out.data = np.clip(np.round(raw / raw.max() * info.max), 0, info.max).astype(scan.data.dtype)
+    out.save(str(path), overwrite=True)
+    return path
+
+
+def predict(path: Path, model: str, out: Path) -> dict[str, Any]:
+    """``ebsdlake predict --model`` on ``path``: per-pattern calls and the mean probabilities."""
+    folder = out / f"predict-{path.stem}"
+    command = [str(ROOT / ".venv/bin/ebsdlake"), "predict", "--model", model, str(path)]
+    subprocess.run([*command, "--out", str(folder)], check=True, capture_output=True)
+    rows = list(csv.DictReader((folder / f"{path.stem}.csv").open()))
+    classes = [key for key in rows[0] if key.startswith("p_")]
+    calls: dict[str, int] = {}
+    for row in rows:
+        key = row["symbol"] if row["verdict"] == "confident" else "uncertain"
+        calls[key] = calls.get(key, 0) + 1
+    means = {c[2:]: round(float(np.mean([float(r[c]) for r in rows])), 3) for c in classes}
+    return {"calls": calls, "mean_probability": means}
+
+
+def figure(real: np.ndarray, simulated: np.ndarray, path: Path) -> None:
+    """Real, simulated and their difference for the first pattern, flat-fielded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def z(image: np.ndarray) -> np.ndarray:
+        return (image - image.mean()) / image.std()
+
+    panels = {"real (flat-fielded)": z(real), "simulated, refined orientation": z(simulated)}
+    panels["real - simulated"] = panels["real (flat-fielded)"] - panels[list(panels)[1]]
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
+    for ax, (title, image) in zip(axes, panels.items(), strict=True):
+        ax.imshow(image, cmap="gray")
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lake", required=True)
+    parser.add_argument("--material", default="proto-Ni")
+    parser.add_argument("--model", default="cubic-lab")
+    parser.add_argument("--resolution", type=float, default=3.0, help="dictionary step, deg")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("probe"))
+    args = parser.parse_args(argv)
+    import kikuchipy as kp
+    from scipy.ndimage import gaussian_filter
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    scan = kp.data.nickel_ebsd_small()
+    master = master_pattern(args.lake, args.material)
+    rotations, scores = refined_rotations(scan, master, args.resolution)
+    nav = scan.axes_manager.navigation_shape[::-1]
+    rendered = master.get_patterns(
+        rotations.reshape(*nav), scan.detector, compute=True, show_progressbar=False
+    ).data.astype(np.float64)
+    real = np.asarray(clean(scan).data, dtype=np.float64)
+
+    def standardised(x: np.ndarray) -> np.ndarray:
+        mean = x.mean(axis=(-2, -1), keepdims=True)
+        return (x - mean) / x.std(axis=(-2, -1), keepdims=True)
+
+    real_z, sim_z = standardised(real), standardised(rendered)
+    correlation = (real_z * sim_z).mean(axis=(-2, -1))
+    rng = np.random.default_rng(args.seed)
+    files = {"real file": Path(kp.__file__).parent / "data/kikuchipy_h5ebsd/patterns.h5"}
+    files["real, rewritten"] = write_like(scan, real, args.out / "real.h5")
+    files["simulated"] = write_like(scan, rendered, args.out / "simulated.h5")
+    bright = rendered / rendered.max()
+    for dose in DOSES:
+        noisy = rng.poisson(bright * dose) / dose
+        files[f"simulated, {dose} e/px"] = write_like(scan, noisy, args.out / f"noisy{dose}.h5")
+    for target in MATCHED_R:
+        for sigma in (0.0, 1.0):
+            smooth = standardised(gaussian_filter(sim_z, (0, 0, sigma, sigma)) if sigma else sim_z)
+            noise = rng.standard_normal(smooth.shape) * np.sqrt(1 / target**2 - 1)
+            name = f"simulated{', blur 1 px' if sigma else ''}, white noise to r {target}"
+            path = args.out / f"white{target}-{sigma}.h5"
+            files[name] = write_like(scan, smooth + noise, path)
+    for share in BLENDS:
+        blend = share * real_z + (1 - share) * sim_z
+        files[f"{share:.0%} real"] = write_like(scan, blend, args.out / f"blend{share}.h5")
+    results = {name: predict(path, args.model, args.out) for name, path in files.items()}
+    summary = {
+        "material": args.material,
+        "model": args.model,
+        "refined_ncc": [round(float(s), 3) for s in scores],
+        "real_vs_simulated_r": [round(float(r), 3) for r in correlation.ravel()],
+        "orientations_euler_deg": np.rad2deg(rotations.to_euler()).round(1).tolist(),
+        "predictions": results,
+    }
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    figure(real.reshape(-1, *real.shape[-2:])[0], rendered.reshape(-1, *real.shape[-2:])[0],
+           args.out / "patterns.png")  # fmt: skip
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
