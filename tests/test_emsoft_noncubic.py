@@ -119,15 +119,24 @@ def _both(name: str, keep: Path):
 @pytest.mark.parametrize("name", ["Mg", "Al2O3"])
 def test_hexagonal_axes_agree_once_sampled_like_emsoft(tmp_path, name):
     """Mg (P6_3/mmc) and corundum (R-3c on hexagonal axes, de-ebsd's rhombohedral centring
-    fix): r < 0.99 pixel by pixel, r >= 0.999 with EMsoft's hexagonal sampling."""
+    fix): r < 0.99 pixel by pixel, r >= 0.999 with EMsoft's hexagonal sampling inside the
+    equator. On the equator ring itself a minority of pixels near the hexagon's corners still
+    differ (there EMsoft's interpolation mixes nodes the port maps below the equator; up to 20 %
+    lower in EMsoft, which breaks the ring's own mirror symmetry): pinned as confined to the ring.
+    """
     path, ours, theirs = _both(name, tmp_path)
     direct = _r(ours[0], theirs[0])
     intensity, npx = dynamical_intensity(str(path))
     sampled = emsoft_hex_master(intensity, npx)
     inner = (slice(1, -1), slice(1, -1))
-    assert _r(sampled[0][inner], theirs[0][inner]) >= 0.999
-    assert _r(sampled[1][inner], theirs[1][inner]) >= 0.999
-    assert _r(sampled[0], theirs[0]) >= 0.99
+    ring = np.ones(theirs[0].shape, bool)
+    ring[inner] = False
+    for hemisphere in (0, 1):
+        ems, port = theirs[hemisphere], sampled[hemisphere]
+        assert _r(port[inner], ems[inner]) >= 0.999
+        off = np.abs(port - ems) > 0.01 * ems.max()
+        assert not off[inner].any()
+        assert off[ring].sum() <= 0.3 * ring.sum()  # the corner pixels, as measured: 20-24 of 96
     assert direct < 0.99  # the pixel-by-pixel difference is EMsoft's sampling
 
 
