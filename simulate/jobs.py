@@ -225,4 +225,21 @@ def plan_jobs(
                     variant_kind=variant.kind,
                 )
             )
+    plan.jobs = spread_over_groups(plan.jobs)
     return plan
+
+
+def spread_over_groups(jobs: Sequence[Job]) -> list[Job]:
+    """``jobs`` dealt round-robin over their space groups (groups in first-seen order, jobs in
+    their own order within a group), so a campaign stopped part-way has masters of every
+    group rather than the whole of the groups whose ids sort first."""
+    by_group: dict[int | None, list[Job]] = {}
+    for job in jobs:
+        by_group.setdefault(job.structure.spacegroup_number, []).append(job)
+    queues = list(by_group.values())
+    return [
+        queue[i]
+        for i in range(max(map(len, queues), default=0))
+        for queue in queues
+        if i < len(queue)
+    ]

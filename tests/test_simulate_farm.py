@@ -189,3 +189,24 @@ def test_cli_simulate_respects_stored_settings_and_redoes_damaged(ray_runtime, l
     assert main([*simulate, "--npx", "10"]) == 0
     assert "1 complete, 0 failed" in capsys.readouterr().out
     assert lk.verify().ok and lk.master_status("proto-Si", "default") == "complete"
+
+
+def test_jobs_are_dealt_over_space_groups(tmp_path):
+    """A campaign's jobs alternate between space groups (a stopped campaign is not missing
+    whole groups whose ids sort last); within a group the planned order is kept."""
+    from ingest.prototypes import load_prototypes
+    from ingest.writer import ingest
+    from lake import Lake
+    from simulate.jobs import plan_jobs
+
+    url = str(tmp_path / "lake")
+    names = ["Al", "NbC", "Fe", "Ni", "Si", "W"]  # Fm-3m x3, Im-3m x2, Fd-3m
+    ingest(Lake.open(url, create=True), load_prototypes(only=names), progress=False)
+    ids = sorted(f"proto-{n}" for n in names)
+    jobs = plan_jobs(Lake.open(url, mode="r"), ids).jobs
+    groups = [job.structure.spacegroup_number for job in jobs]
+    assert sorted(job.material_id for job in jobs) == ids
+    assert len(set(groups[:3])) == 3  # one of each group before any repeats
+    for group in set(groups):
+        mine = [job.material_id for job in jobs if job.structure.spacegroup_number == group]
+        assert mine == sorted(mine)
