@@ -14,7 +14,8 @@ Run after ``ebsdlake --lake LAKE model build RECIPE`` (it reads that run's split
     .venv/bin/python scripts/recipe_companions.py systems-lab --lake LAKE --only true-label
 
 Each run is resumable and reused when finished (same run ids, same settings). Prints a table and
-writes a JSON of the accuracies with per-material 95 % intervals.
+writes a JSON of the accuracies with per-material 95 % intervals; ``--card PACKAGE`` also adds
+them to that model package's card (a "Companions" section, and ``companions`` in card.json).
 """
 
 from __future__ import annotations
@@ -115,6 +116,54 @@ def companions(recipe_name: str, lake_url: str, only: tuple[str, ...] = COMPANIO
     return results
 
 
+#: Result keys in the order the card shows them, with how each row reads.
+_ROWS = {
+    "true_label": "true label, held-out materials",
+    "true_label_unseen_groups": "true label, space groups held out whole",
+    "no_prototypes": "without the prototypes, every bundled real phase",
+}
+
+
+def card_lines(results: dict, command: str, label: str = "spacegroup") -> list[str]:
+    """The card's "Companions" section: accuracy, interval and per class of each companion,
+    and per material for the real phases the no-prototypes run scores; ``label`` names the
+    classes (space-group numbers read as Hermann-Mauguin symbols)."""
+    from infra.app.card_sections import markdown_table
+    from train.targets import class_symbol
+
+    rows = []
+    for key, title in _ROWS.items():
+        if key not in results:
+            continue
+        block, ci = results[key], results[key]["material_interval"]
+        per_class = ", ".join(
+            f"{class_symbol(label, c)} {v:.2f}" for c, v in block["per_class"].items()
+        )
+        interval = f"{ci.get('low', float('nan')):.3f}-{ci.get('high', float('nan')):.3f}"
+        rows.append([title, ci.get("n", 0), f"{block['accuracy']:.3f}", interval, per_class])
+    header = ["companion", "materials", "accuracy", "95 % interval", "per class"]
+    lines = ["", "## Companions (same recipe and split)", "", f"Command: `{command}`", ""]
+    lines += markdown_table(header, rows)
+    real = results.get("no_prototypes", {}).get("per_material", {})
+    if real:
+        shown = ", ".join(f"{m} {v:.2f}" for m, v in sorted(real.items()))
+        lines += ["", f"Real phases scored by a model that never saw them: {shown}"]
+    return [*lines, ""]
+
+
+def add_to_package_card(package: Path, results: dict, command: str) -> None:
+    """Append the companions to the package's card.md and store them in its card.json."""
+    from infra.app.card_sections import add_to_card
+
+    kept = {
+        key: {field: value for field, value in results[key].items() if field != "confusion"}
+        for key in _ROWS
+        if key in results
+    }
+    add_to_card(package, lambda card: card.setdefault("companions", {}).update(kept),
+                card_lines(results, command))  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("recipe", help="a recipe built into --lake (e.g. cubic-lab)")
@@ -123,9 +172,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", choices=COMPANIONS, nargs="+", default=list(COMPANIONS), help="runs to make"
     )
+    parser.add_argument("--card", help="a model package folder whose card gets the results")
+    parser.add_argument(
+        "--from-json", nargs="+", help="earlier --out files to add to --card instead of training"
+    )
     args = parser.parse_args(argv)
-    results = companions(args.recipe, args.lake, tuple(args.only))
-    Path(args.out).write_text(json.dumps(results, indent=2, sort_keys=True, default=str))
+    if args.from_json:
+        results = {}
+        for path in args.from_json:
+            results.update(json.loads(Path(path).read_text()))
+    else:
+        results = companions(args.recipe, args.lake, tuple(args.only))
+        Path(args.out).write_text(json.dumps(results, indent=2, sort_keys=True, default=str))
+    if args.card:
+        command = f"python scripts/recipe_companions.py {args.recipe} --lake LAKE"
+        add_to_package_card(Path(args.card), results, command)
     for name in ("true_label", "true_label_unseen_groups", "no_prototypes"):
         if name not in results:
             continue
