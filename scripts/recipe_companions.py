@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.card:
         command = f"python scripts/recipe_companions.py {args.recipe} --lake LAKE"
         add_to_package_card(Path(args.card), results, command)
-    for name in ("true_label", "true_label_unseen_groups", "no_prototypes"):
+    for name in _ROWS:
         if name not in results:
             continue
         block = results[name]
