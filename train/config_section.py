@@ -28,6 +28,7 @@ CONFIG_KEYS = {
     "momentum": "momentum",
     "lr_step_epochs": "lr_step_epochs",
     "lr_gamma": "lr_gamma",
+    "lr_schedule": "lr_schedule",
     "image_size": "image_size",
     "num_workers": "num_workers",
     "use_gpu": "use_gpu",

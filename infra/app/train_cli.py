@@ -65,7 +65,7 @@ def _pc_range(values: list[float] | None) -> tuple | None:
 def _run_settings(args: argparse.Namespace, mcd: bool) -> dict[str, Any]:
     """Training settings: the flag, else the ``[train]`` key, else left to the config class's
     built-in default (omitted). MCD takes only ``[train]`` keys set explicitly, and has no
-    SGD keys (``momentum``, ``lr_step_epochs``, ``lr_gamma``)."""
+    SGD keys (``momentum``, ``lr_step_epochs``, ``lr_gamma``, ``lr_schedule``)."""
 
     def pick(flag: Any, key: str) -> Any:
         return flag if flag is not None else _config_value(args, key, explicit_only=mcd)
@@ -93,9 +93,14 @@ def _run_settings(args: argparse.Namespace, mcd: bool) -> dict[str, Any]:
     }
     if mcd:
         settings["top_n"] = args.top_n
+        if getattr(args, "lr_schedule", None):
+            from train.errors import TrainingError
+
+            raise TrainingError("--lr-schedule: only supervised runs have a schedule (not --mcd)")
     else:
         for key in ("momentum", "lr_step_epochs", "lr_gamma"):
             settings[key] = _config_value(args, key)
+        settings["lr_schedule"] = pick(getattr(args, "lr_schedule", None), "lr_schedule")
     return {key: value for key, value in settings.items() if value is not None}
 
 
@@ -171,6 +176,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--lr", type=float, default=None, help="learning rate ([train] lr; MCD 2e-4)"
     )
+    train.add_argument(
+        "--lr-schedule", choices=("step", "cosine"), default=None,
+        help="step: x lr_gamma every lr_step_epochs (the paper's); cosine: lr down to 0 over "
+        "the epochs ([train] lr_schedule)",
+    )  # fmt: skip
     train.add_argument(
         "--steps-per-epoch", type=int, default=None,
         help="steps per epoch (default: from --patterns-per-material)",

@@ -51,6 +51,7 @@ TRAIN_FLAGS = {
     "epochs": "--epochs",
     "batch_size": "--batch-size",
     "lr": "--lr",
+    "lr_schedule": "--lr-schedule",
     "image_size": "--image-size",
     "num_workers": "--workers",
     "steps_per_epoch": "--steps-per-epoch",
