@@ -160,6 +160,7 @@ def compare(name: str, structure: dict[str, Any], args: argparse.Namespace) -> d
         voltage_kv=args.voltage,
         energy_min_kev=args.energy_min,
         energy_max_kev=args.voltage,
+        energy_step_kev=args.energy_step,
         bethe_strong=args.bethe[0],
         bethe_weak=args.bethe[1],
         bethe_cutoff=args.bethe[2],
@@ -222,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dmin", type=float, default=0.08, help="nm")
     parser.add_argument("--voltage", type=float, default=20.0, help="keV")
     parser.add_argument("--energy-min", type=float, default=19.0, help="keV")
+    parser.add_argument(
+        "--energy-step", type=float, default=1.0, help="keV between planes (recipes: 5)"
+    )
     parser.add_argument("--bethe", type=float, nargs=3, default=[8.0, 50.0, 100.0])
     parser.add_argument("--mc-electrons", type=int, default=1_000_000)
     parser.add_argument("--orientations", type=int, default=20)
