@@ -29,16 +29,19 @@ def test_wavelength_is_relativistic():
 
 @pytest.mark.skipif(EMSOFT_BIN is None, reason=SKIP_REASON)
 def test_cross_validation_ni_small(tmp_path, monkeypatch):
-    """Ni, npx 20, two energy planes: the beam-energy plane agrees to r > 0.9999; with
-    EMEBSDmaster's absorption-length quirk emulated, both hemispheres do."""
+    """Ni, npx 20, the recipes' two energy planes (15 and 20 keV, ``--energy-step 5``): the
+    beam-energy plane agrees to r > 0.9999; with EMEBSDmaster's absorption-length quirk
+    emulated, both hemispheres do."""
     monkeypatch.setenv("EMSOFT_BIN", str(EMSOFT_BIN))
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     out = tmp_path / "xval.json"
     argv = ["--materials", "Ni", "--npx", "20", "--dmin", "0.1", "--bethe", "4", "8", "50"]
     argv += ["--mc-electrons", "100000", "--orientations", "4", "--detector-px", "30"]
+    argv += ["--energy-min", "15", "--energy-step", "5"]
     _script().main([*argv, "--out", str(out)])
     (row,) = json.loads(out.read_text())["results"]
     assert "error" not in row, row.get("error")
+    assert sorted(row["r_per_energy"], key=float) == ["15", "20"]
     assert row["r_per_energy"]["20"] > 0.9999
     assert row["r_north_emsoft_absorption"] > 0.9999
     assert row["r_south_emsoft_absorption"] > 0.9999
