@@ -85,7 +85,8 @@ def test_killed_actor_is_replaced_and_its_job_retried(local_lake):
 
 def _wait_until_node_runs_work(ray, node_id: str, timeout_s: float = 180.0) -> None:
     """Run one task pinned to ``node_id`` so its raylet and worker pool are up before the
-    campaign starts: a node that is still starting gets no actor in time (a flake seen once)."""
+    campaign starts: a node that is still starting gets no actor in time (a flake seen once).
+    Stronger than ``Cluster.wait_for_nodes`` (registration only): the node has run a worker."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     @ray.remote(num_cpus=1)

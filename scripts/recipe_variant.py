@@ -1,0 +1,78 @@
+"""Build a recipe with training fields changed, on the recipe's lake, split and seed.
+
+For recipe experiments (docs/RESULTS.md, "Training schedule and length"): the variant runs
+``ebsdlake model build`` unchanged except for the named ``SupervisedConfig`` fields, so its
+card compares directly with the recipe's own build::
+
+    .venv/bin/python scripts/recipe_variant.py cubic-lab cubic-lab-e40 --lake LAKE \\
+        --out OUT epochs=40
+    .venv/bin/python scripts/recipe_variant.py cubic-lab cubic-lab-cos --lake LAKE \\
+        --out OUT lr_schedule=cosine
+
+The package is ``OUT/NAME``; masters already in the lake are reused. There is no recipe called
+NAME, so the card's rebuild line is this command, not ``model build NAME``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Any
+
+
+def training_changes(pairs: list[str], training: Any) -> dict[str, Any]:
+    """``FIELD=VALUE`` strings as typed changes to ``training`` (a ``SupervisedConfig``): each
+    value takes the type of the field's current value; an unknown field or a value of the wrong
+    kind is a one-line ``ValueError``."""
+    fields = {f.name for f in dataclasses.fields(training)}
+    changes: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or name not in fields:
+            raise ValueError(
+                f"{pair!r}: expected FIELD=VALUE with FIELD one of the training fields"
+            )
+        current = getattr(training, name)
+        kind = type(current)
+        try:
+            if kind is bool:
+                if text not in ("true", "false"):
+                    raise ValueError("expected true or false")
+                changes[name] = text == "true"
+            elif kind in (int, float):
+                changes[name] = kind(text)
+            elif kind is str or current is None:
+                changes[name] = text
+            else:
+                raise ValueError(f"a {kind.__name__} field cannot be set from the command line")
+        except ValueError as exc:
+            raise ValueError(f"{pair!r}: {exc}") from None
+    return changes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("recipe", help="the recipe to vary (infra/app/recipes.py)")
+    parser.add_argument("name", help="the variant's package name")
+    parser.add_argument("changes", nargs="+", metavar="FIELD=VALUE", help="training fields")
+    parser.add_argument("--lake", required=True)
+    parser.add_argument("--out", default="models", help="parent folder of the package")
+    args = parser.parse_args(argv)
+
+    from infra.app.model_build import build_model
+    from infra.app.recipes import recipe
+
+    base = recipe(args.recipe)
+    try:
+        changes = training_changes(args.changes, base.training)
+    except ValueError as exc:
+        print(f"recipe_variant: {exc}", file=sys.stderr)
+        return 2
+    variant = base.refine(name=args.name, training=base.training.refine(**changes))
+    build_model(variant, args.lake, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
