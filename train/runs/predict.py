@@ -19,6 +19,7 @@ from train.patterns.errors import PatternError
 from train.patterns.experimental import image_quality, read_patterns
 from train.patterns.network_input import network_input
 from train.patterns.scan_geometry import GivenGeometry, read_scan_geometry
+from train.patterns.static_background import with_static_background
 from train.runs.inference import LoadedRun, load_run
 from train.runs.prediction_outputs import (
     Prediction,
@@ -55,7 +56,8 @@ def predict_file(
 
     The recording geometry is ``given`` when the user gives one (``--pc``), else what the
     file carries (``read_scan_geometry``); a known geometry is re-projected onto the run's
-    detector, an unknown one cropped to the central square. The run's input size and
+    detector, an unknown one cropped to the central square. A file without a static background
+    is flat-fielded by a smooth fit to its mean (``with_static_background``). The run's input size and
     pre-processing come from its ``reading.json``. ``Prediction.geometry_note`` says which was
     used; ``Prediction.quality`` holds each raw pattern's image quality. With a ``gate`` (a
     Laue-class model), patterns it puts outside the run's classes come out uncertain.
@@ -64,6 +66,7 @@ def predict_file(
     shape = tuple(pattern_set.patterns.shape[-2:])
     recorded = read_scan_geometry(path, shape)
     used = recorded if given is None else given.for_shape(shape, recorded.static_background)
+    used = with_static_background(used, pattern_set.patterns)
     prepared = network_input(pattern_set.patterns, used, loaded.reading)
     probabilities = loaded.probabilities(prepared).numpy().astype(np.float32)
     return Prediction(
