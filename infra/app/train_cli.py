@@ -235,7 +235,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         const="lab",
         metavar="SET",
         help="also train on shot noise, blur, contrast, gamma and binning (real cameras); SET: "
-        f"{' or '.join(DEGRADATIONS)} (default lab; lab-dim reaches real binned patterns' noise)",
+        f"{' or '.join(DEGRADATIONS)} (default lab; lab-dim reaches real binned patterns' noise; "
+        "lab-falloff adds their weaker, noisier outer parts)",
     )
     train.add_argument(
         "--detector-shape",

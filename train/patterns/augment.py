@@ -63,6 +63,10 @@ class AugmentConfig:
     fixed_pattern_noise
         With the camera's record: the largest amplitude of a per-pixel gain texture (what a
         file without its static background keeps; 0: off).
+    falloff_tan
+        With the camera's record: (contrast, intensity) scales, as tangents of the angle from
+        the pattern centre, at which band contrast and backscatter intensity fall to half
+        (:func:`train.patterns.camera.as_recorded`; None: uniform over the pattern).
     """
 
     crop_size: int | None = None
@@ -79,6 +83,7 @@ class AugmentConfig:
     camera_dose_range: tuple[float, float] = (50.0, 2000.0)
     residual_background: float = 0.0
     fixed_pattern_noise: float = 0.0
+    falloff_tan: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.crop_size is not None and self.crop_size < 1:
@@ -112,6 +117,13 @@ class AugmentConfig:
             if bounds[2][0] <= 0:
                 raise AugmentError(f"AugmentConfig.pc_range={self.pc_range}: PCz must be > 0")
             object.__setattr__(self, "pc_range", bounds)
+        if self.falloff_tan is not None:
+            scales = tuple(float(v) for v in self.falloff_tan)
+            if len(scales) != 2 or min(scales) <= 0:
+                raise AugmentError(
+                    f"AugmentConfig.falloff_tan={self.falloff_tan}: need two scales > 0"
+                )
+            object.__setattr__(self, "falloff_tan", scales)
         if not self.binning_factors or min(self.binning_factors) < 1:
             raise AugmentError(f"AugmentConfig.binning_factors={self.binning_factors}: need >= 1")
 
@@ -148,8 +160,14 @@ def jittered_pcs(
     return out
 
 
-def degrade(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
-    """Photometric degradations on (N, H, W) raw intensities (before pre-processing)."""
+def degrade(
+    x: torch.Tensor,
+    cfg: AugmentConfig,
+    generator: torch.Generator,
+    pcs: np.ndarray | None = None,
+) -> torch.Tensor:
+    """Photometric degradations on (N, H, W) raw intensities (before pre-processing); ``pcs``:
+    each pattern's (N, 3) Bruker centre, for the angular fall-off (``falloff_tan``)."""
     n = x.shape[0]
     if cfg.contrast_range is not None:
         c = _uniform(n, cfg.contrast_range, generator, x.device)
@@ -163,7 +181,7 @@ def degrade(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator) -> 
     if cfg.band_contrast_range is not None:
         x = as_recorded(
             x, cfg.band_contrast_range, cfg.camera_dose_range, cfg.residual_background,
-            generator, cfg.fixed_pattern_noise,
+            generator, cfg.fixed_pattern_noise, pcs, cfg.falloff_tan,
         )  # fmt: skip
     if cfg.dose_e_per_px is not None:
         lo = x.amin(dim=(-2, -1), keepdim=True)

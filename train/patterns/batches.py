@@ -53,7 +53,8 @@ def render_batch(spec: BatchSpec, projector: Projector, *masters: np.ndarray) ->
         pcs = jittered_pcs(projector.detector.pc, n, augment.pc_jitter, gen, augment.pc_range)
     x = _project_groups(projector, masters, spec.material_slot, quats, pcs)
     if cfg.augment is not None:
-        x = degrade(x, cfg.augment, gen)
+        centres = pcs if pcs is not None else np.tile(projector.detector.pc, (n, 1))
+        x = degrade(x, cfg.augment, gen, centres)
     if tuple(x.shape[-2:]) != (cfg.image_size, cfg.image_size):
         x = torch.nn.functional.interpolate(
             x[:, None], size=(cfg.image_size,) * 2, mode="bilinear", antialias=True

@@ -9,6 +9,7 @@ training on this degradation closes most of that gap.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -45,6 +46,24 @@ def fixed_pattern(
     return (1.0 + scale * texture).clamp_min(0.05)
 
 
+def tan_from_centre(pcs: np.ndarray, shape: tuple[int, int]) -> torch.Tensor:
+    """(n, H, W) tangent of each pixel's angle from its pattern's centre: distance from the
+    centre over the detector distance, for (n, 3) Bruker pattern centres (PCx, PCy as fractions
+    of width and height, PCz of height)."""
+    height, width = shape
+    centres = torch.as_tensor(np.asarray(pcs, dtype=np.float32))
+    y = torch.arange(height, dtype=torch.float32).view(1, -1, 1) + 0.5
+    x = torch.arange(width, dtype=torch.float32).view(1, 1, -1) + 0.5
+    dx = x - centres[:, 0].view(-1, 1, 1) * width
+    dy = y - centres[:, 1].view(-1, 1, 1) * height
+    return torch.hypot(dx, dy) / (centres[:, 2].view(-1, 1, 1) * height).clamp_min(1e-6)
+
+
+def lorentzian(tan: torch.Tensor, scale: float) -> torch.Tensor:
+    """``1 / (1 + (tan / scale)^2)``: 1 at the pattern centre, 1/2 at ``tan = scale``."""
+    return 1.0 / (1.0 + (tan / scale) ** 2)
+
+
 def as_recorded(
     patterns: torch.Tensor,
     band_contrast: tuple[float, float],
@@ -52,6 +71,8 @@ def as_recorded(
     background_amplitude: float,
     generator: torch.Generator,
     fixed_pattern_amplitude: float = 0.0,
+    pcs: np.ndarray | None = None,
+    falloff_tan: tuple[float, float] | None = None,
 ) -> torch.Tensor:
     """(N, H, W) counts of simulated ``patterns`` as a camera records them.
 
@@ -61,6 +82,13 @@ def as_recorded(
     fixed-pattern texture (:func:`fixed_pattern`), and Poisson-sampled at a mean of ``dose``
     electrons per pixel (drawn log-uniformly from ``dose_e_per_px``). CPU generator; the result
     is on the patterns' device.
+
+    ``falloff_tan`` = (contrast, intensity) scales, with each pattern's centre ``pcs``: the
+    band contrast falls as :func:`lorentzian` of the angle from the centre at the first scale
+    and the backscatter intensity (the dose) at the second, and the counts are flat-fielded by
+    that intensity as a recorded static background would be, so the pattern's outer parts are
+    weaker and noisier (kikuchipy's Ni scan: contrast scale ~1.2, intensity ~1.6; see
+    ``train.run_config.FALLOFF_DEGRADATIONS``).
     """
     n, height, width = patterns.shape
     data = patterns.detach().to("cpu", torch.float32)
@@ -68,10 +96,18 @@ def as_recorded(
     spread = data.std(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
     low, high = band_contrast
     contrast = (low + torch.rand((n, 1, 1), generator=generator) * (high - low)).clamp_min(0)
-    signal = (1.0 + contrast * (data - mean) / spread / 3.0).clamp_min(0.0)
+    bands = (data - mean) / spread / 3.0
+    intensity = None
+    if falloff_tan is not None and pcs is not None:
+        tan = tan_from_centre(pcs, (height, width))
+        bands = bands * lorentzian(tan, falloff_tan[0])
+        intensity = lorentzian(tan, falloff_tan[1])
+    signal = (1.0 + contrast * bands).clamp_min(0.0) * (1.0 if intensity is None else intensity)
     signal = signal * residual_background(n, (height, width), background_amplitude, generator)
     if fixed_pattern_amplitude > 0:
         signal = signal * fixed_pattern(n, (height, width), fixed_pattern_amplitude, generator)
     dose = _log_uniform(n, dose_e_per_px, generator).view(n, 1, 1)
     counts = torch.poisson(signal * dose, generator=generator)
+    if intensity is not None:
+        counts = counts / intensity
     return counts.to(patterns.device)
