@@ -83,6 +83,15 @@ def test_threshold_is_the_smallest_that_reaches_the_target_precision():
     assert choose_threshold(probabilities, np.ones(5, int), 0.9) == (1.0, False)
 
 
+def test_a_confident_call_is_more_probable_than_the_rest_together():
+    """A model right on every calibration pattern would get its lowest top probability as the
+    threshold; the floor keeps it at 0.5."""
+    probabilities = np.array([[0.9, 0.05, 0.05], [0.45, 0.3, 0.25], [0.35, 0.33, 0.32]])
+    labels = np.zeros(3, int)
+    assert choose_threshold(probabilities, labels, 0.9, floor=0.0) == (0.35, True)
+    assert choose_threshold(probabilities, labels, 0.9) == (0.5, True)
+
+
 def test_calibration_is_stored_and_lowers_ece_on_the_fit_set(training_lake, calibrated_run):
     lake = open_lake(training_lake.url)
     stored = Calibration.from_dict(Run(lake, calibrated_run).get_json(CALIBRATION_FILE))
