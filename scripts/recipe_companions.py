@@ -68,8 +68,15 @@ def _scored(evaluation) -> dict:
     return {**evaluation.summary(), "material_interval": _interval(evaluation.per_material)}
 
 
-def companions(recipe_name: str, lake_url: str, only: tuple[str, ...] = COMPANIONS) -> dict:
-    """Train (or reuse) the companion runs ``only`` of ``recipe_name`` and score them."""
+def companions(
+    recipe_name: str,
+    lake_url: str,
+    only: tuple[str, ...] = COMPANIONS,
+    built_run: str | None = None,
+) -> dict:
+    """Train (or reuse) the companion runs ``only`` of ``recipe_name`` and score them, on the
+    split of the recipe's build (run ``built_run``, default ``model-RECIPE``; a promoted
+    variant's run, ``scripts/promote_variant.py``, is another)."""
     from infra.app.recipes import recipe
     from infra.ray_runtime import ensure_ray
     from train.runs.evaluate import evaluate_run
@@ -77,9 +84,11 @@ def companions(recipe_name: str, lake_url: str, only: tuple[str, ...] = COMPANIO
 
     cooking = recipe(recipe_name)
     lake = open_lake(lake_url, {})
-    built = Run(lake, f"model-{cooking.name}")
+    built = Run(lake, built_run or f"model-{cooking.name}")
     if built.status != "finished" or not built.has(PROTOCOL_FILE):
-        raise SystemExit(f"recipe_companions: build {cooking.name!r} first (model build)")
+        raise SystemExit(
+            f"recipe_companions: no finished run {built.run_id!r}: build {cooking.name!r} first"
+        )
     split = built.get_json(PROTOCOL_FILE)
     train_ids, test_ids = split["train_ids"], split["test_ids"]
     config = cooking.training.refine(seed=cooking.seed)
@@ -174,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--card", help="a model package folder whose card gets the results")
     parser.add_argument(
+        "--built-run", help="the build's run whose split is used (default: model-RECIPE)"
+    )
+    parser.add_argument(
         "--from-json", nargs="+", help="earlier --out files to add to --card instead of training"
     )
     args = parser.parse_args(argv)
@@ -182,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in args.from_json:
             results.update(json.loads(Path(path).read_text()))
     else:
-        results = companions(args.recipe, args.lake, tuple(args.only))
+        results = companions(args.recipe, args.lake, tuple(args.only), args.built_run)
         Path(args.out).write_text(json.dumps(results, indent=2, sort_keys=True, default=str))
     if args.card:
         command = f"python scripts/recipe_companions.py {args.recipe} --lake LAKE"

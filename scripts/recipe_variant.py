@@ -10,7 +10,8 @@ card compares directly with the recipe's own build::
         --out OUT lr_schedule=cosine
 
 The package is ``OUT/NAME``; masters already in the lake are reused. There is no recipe called
-NAME, so the card's rebuild line is this command, not ``model build NAME``.
+NAME, so the card's rebuild line is this command (``variant_command``), not ``model build
+NAME``.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from typing import Any
 
 def training_changes(pairs: list[str], training: Any) -> dict[str, Any]:
     """``FIELD=VALUE`` strings as typed changes to ``training`` (a ``SupervisedConfig``): each
-    value takes the type of the field's current value; an unknown field or a value of the wrong
-    kind is a one-line ``ValueError``."""
-    fields = {f.name for f in dataclasses.fields(training)}
+    value takes the type of the field's current value (a flag that may also be a name, such as
+    ``degrade``, takes either); an unknown field or a value of the wrong kind is a one-line
+    ``ValueError``."""
+    fields = {f.name: str(f.type) for f in dataclasses.fields(training)}
     changes: dict[str, Any] = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
@@ -37,9 +39,12 @@ def training_changes(pairs: list[str], training: Any) -> dict[str, Any]:
         kind = type(current)
         try:
             if kind is bool:
-                if text not in ("true", "false"):
+                if text in ("true", "false"):
+                    changes[name] = text == "true"
+                elif "str" in fields[name]:  # e.g. degrade: on/off or a named set
+                    changes[name] = text
+                else:
                     raise ValueError("expected true or false")
-                changes[name] = text == "true"
             elif kind in (int, float):
                 changes[name] = kind(text)
             elif kind is str or current is None:
@@ -49,6 +54,12 @@ def training_changes(pairs: list[str], training: Any) -> dict[str, Any]:
         except ValueError as exc:
             raise ValueError(f"{pair!r}: {exc}") from None
     return changes
+
+
+def variant_command(recipe_name: str, name: str, pairs: list[str]) -> str:
+    """The command that rebuilds the variant (what its card records)."""
+    changes = " ".join(pairs)
+    return f"python scripts/recipe_variant.py {recipe_name} {name} --lake LAKE --out OUT {changes}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recipe_variant: {exc}", file=sys.stderr)
         return 2
     variant = base.refine(name=args.name, training=base.training.refine(**changes))
-    build_model(variant, args.lake, args.out)
+    build_model(
+        variant, args.lake, args.out, command=variant_command(args.recipe, args.name, args.changes)
+    )
     return 0
 
 

@@ -46,3 +46,18 @@ def test_companions_land_in_the_card_once_measured(tmp_path):
         in text
     )
     assert "proto-Ni 0.00, proto-W 1.00" in text
+
+
+def test_companions_name_the_build_run_they_need(tmp_path):
+    """Without the build's finished run the script stops at once, naming the run it looked for
+    (``--built-run`` for a promoted variant's run, else ``model-RECIPE``)."""
+    import pytest
+
+    from lake import Lake
+
+    lake = str(tmp_path / "lake.zarr")
+    Lake.open(lake, create=True)
+    for extra, run in (([], "model-cubic-lab"), (["--built-run", "model-cubic-lab-e40"], None)):
+        run = run or extra[-1]
+        with pytest.raises(SystemExit, match=f"no finished run '{run}': build 'cubic-lab' first"):
+            main(["cubic-lab", "--lake", lake, "--out", str(tmp_path / "c.json"), *extra])

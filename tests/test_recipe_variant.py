@@ -21,6 +21,11 @@ def test_changes_take_the_fields_types():
     changes = training_changes(["epochs=40", "lr=0.005", "lr_schedule=cosine"], training)
     assert changes == {"epochs": 40, "lr": 0.005, "lr_schedule": "cosine"}
     assert isinstance(changes["epochs"], int) and isinstance(changes["lr"], float)
+    tiny = recipe("tiny").training  # degrade is off there: a flag that may also be a set name
+    assert training_changes(["degrade=lab-falloff"], tiny) == {"degrade": "lab-falloff"}
+    assert training_changes(["degrade=true"], tiny) == {"degrade": True}
+    with pytest.raises(ValueError, match="expected true or false"):
+        training_changes(["augment=lab"], tiny)
 
 
 @pytest.mark.parametrize(
@@ -43,5 +48,38 @@ def test_the_variant_is_built_with_its_changes(tmp_path):
     card = json.loads((tmp_path / "models" / "tiny-e2" / "card.json").read_text())
     settings = card["training"]["settings"]
     assert card["name"] == "tiny-e2"
+    rebuild = "python scripts/recipe_variant.py tiny tiny-e2 --lake LAKE --out OUT epochs=2"
+    assert card["build"]["command"] == rebuild
+    assert f"Rebuild: `{rebuild}`" in (tmp_path / "models" / "tiny-e2" / "card.md").read_text()
     assert settings["epochs"] == 2 != recipe("tiny").training.epochs
     assert settings["image_size"] == recipe("tiny").training.image_size
+
+
+def test_a_variant_becomes_the_recipes_package_only_with_its_settings(tmp_path, capsys):
+    """scripts/promote_variant.py: a 2-epoch variant of the 1-epoch tiny recipe is refused by
+    name of the setting; a variant whose changes the recipe has (epochs=1) becomes ``tiny``,
+    loadable, with the rebuild command and where it came from in its card."""
+    from promote_variant import main as promote_main
+
+    from train.runs.inference import load_model
+
+    lake, models = str(tmp_path / "lake"), tmp_path / "models"
+    for name, epochs in (("tiny-e2", 2), ("tiny-same", 1)):
+        argv = ["tiny", name, f"epochs={epochs}", "--lake", lake, "--out", str(models)]
+        assert main(argv) == 0
+    capsys.readouterr()
+    assert promote_main([str(models / "tiny-e2"), "tiny", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "training.epochs" in err and "tiny-e2" in err
+    assert not (tmp_path / "s" / "tiny").exists()
+
+    assert promote_main([str(models / "tiny-same"), "tiny", "--out", str(tmp_path / "s")]) == 0
+    package = tmp_path / "s" / "tiny"
+    card = json.loads((package / "card.json").read_text())
+    assert card["name"] == "tiny" and card["build"]["promoted_from"] == "tiny-same"
+    assert card["build"]["command"] == "ebsdlake --lake LAKE model build tiny"
+    assert card["rebuild"][-1].endswith("model export model-tiny-same tiny")
+    text = (package / "card.md").read_text()
+    assert text.startswith("# Model tiny\n") and "recipe variant `tiny-same`" in text
+    assert "Rebuild: `ebsdlake --lake LAKE model build tiny`" in text
+    assert load_model(package).classes == load_model(models / "tiny-same").classes

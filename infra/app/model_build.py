@@ -31,8 +31,12 @@ def build_model(
     storage_options: dict | None = None,
     ray_address: str | None = None,
     report: Callable[[str], None] = print,
+    command: str | None = None,
 ) -> Path:
     """Run ``recipe`` into the lake at ``lake_url`` and write its package under ``out_dir``.
+
+    ``command`` is the rebuild command the card records (default ``ebsdlake --lake LAKE model
+    build NAME``; a recipe variant, which has no recipe of its name, passes its own).
 
     Returns
     -------
@@ -87,7 +91,8 @@ def build_model(
     package = export_model(lake_url, options, run_id, recipe.name, out_dir)
     write_extra_evaluations(package, extra, unseen_groups)
     masters = {"simulated": campaign.completed, "reused": campaign.skipped_complete}
-    _add_build_record(package, recipe, seconds, masters, summary, refusals)
+    rebuild = command or f"ebsdlake --lake LAKE model build {recipe.name}"
+    _add_build_record(package, recipe, seconds, masters, summary, refusals, rebuild)
     add_master_costs(package, costs)
     report(f"model {recipe.name}: wrote {target} ({sum(seconds.values()) / 60:.1f} min)")
     return package
@@ -288,8 +293,9 @@ def _add_build_record(
     masters: dict[str, int],
     summary: dict,
     refusals: list[dict],
+    command: str,
 ) -> None:
-    """Add how the package was built (recipe, stage wall times, machine, command) to its card.
+    """Add how the package was built (recipe, stage wall times, machine, ``command``) to its card.
 
     ``masters`` counts the masters this invocation simulated and those it found in the lake:
     when some were reused, the stage times are not a from-scratch build's, and the card says so.
@@ -303,7 +309,7 @@ def _add_build_record(
             "stage_seconds": {k: round(v, 1) for k, v in seconds.items()},
             "total_minutes": round(sum(seconds.values()) / 60, 1),
             "machine": machine,
-            "command": f"ebsdlake --lake LAKE model build {recipe.name}",
+            "command": command,
             "held_out_materials": list(summary.get("test_ids", [])),
             "masters": dict(masters),
         }
@@ -319,7 +325,7 @@ def _add_build_record(
         "",
         "## Build",
         "",
-        f"Rebuild: `ebsdlake --lake LAKE model build {recipe.name}` ({machine}).",
+        f"Rebuild: `{command}` ({machine}).",
         "",
         *markdown_table(
             ("stage", "wall time (s)"), [*stages, ("total", f"{sum(seconds.values()):.0f}")]
