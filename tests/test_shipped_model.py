@@ -3,8 +3,9 @@ by name, with no lake, on EMsoft's simulated Ni pattern, on kikuchipy's real Ni 
 three formats, on noise and on a hexagonal phase it has no class for (simulated here with the
 real engine).
 
-Two of issue 13's criteria are not met by this model (real Ni called Fm-3m in each format; a
-hexagonal phase flagged uncertain): they are measured and recorded in docs/RESULTS.md and on the
+Two of issue 13's criteria are met only in part by this model (real Ni called Fm-3m in each
+format: 3 of 9 on the two files with a background, none on EDAX's; a hexagonal phase flagged
+uncertain: 11 %): they are measured and recorded in docs/RESULTS.md and on the
 issue, not marked as expected failures here; their tests land with the model that meets them."""
 
 from __future__ import annotations
@@ -56,17 +57,31 @@ def test_emsofts_simulated_ni_pattern_is_called_fm3m(shipped):
     assert shipped.classes[top] == FM3M and prediction.probabilities.max() >= shipped.threshold
 
 
-def test_a_file_without_its_static_background_is_not_called_confidently_wrong(shipped):
-    """kikuchipy's EDAX copy of the Ni scan has no static background: the raw patterns keep the
-    camera's fixed-pattern texture, which the model was trained to see through (``lab-dim``).
-    Earlier models called all nine Pm-3m at p ~1; a call here is Fm-3m or "uncertain"."""
+@pytest.mark.parametrize("fmt", sorted(NI_FILES))
+def test_no_format_of_the_real_ni_scan_is_called_confidently_wrong(shipped, fmt):
+    """kikuchipy's real Ni scan in its three formats: a confident call is Fm-3m, anything else
+    comes out "uncertain". The EDAX copy has no static background (a smooth fit to the scan's
+    mean stands in; its camera texture and screen dust stay); earlier models called all nine
+    Pm-3m at p ~1 there, and the 20-epoch model two of the h5ebsd and NORDIF ones Im-3m."""
     from train.runs.predict import predict_file
 
-    prediction = predict_file(shipped, NI_FILES["EDAX"])
+    prediction = predict_file(shipped, NI_FILES[fmt])
     top = prediction.probabilities.argmax(1)
     confident = prediction.probabilities.max(1) >= shipped.threshold
     calls = [shipped.classes[k] for k, sure in zip(top, confident, strict=True) if sure]
     assert all(label == FM3M for label in calls), calls
+
+
+@pytest.mark.parametrize("fmt", ["h5ebsd", "NORDIF"])
+def test_files_with_their_background_get_fm3m_calls(shipped, fmt):
+    """With the file's static background, some real Ni patterns are called Fm-3m confidently
+    (3 of 9 with the lab-falloff build; the rest uncertain): the criterion met in part."""
+    from train.runs.predict import predict_file
+
+    prediction = predict_file(shipped, NI_FILES[fmt])
+    confident = prediction.probabilities.max(1) >= shipped.threshold
+    calls = prediction.probabilities.argmax(1)[confident]
+    assert len(calls) >= 2 and all(shipped.classes[k] == FM3M for k in calls)
 
 
 def test_predict_by_name_needs_no_lake(tmp_path, capsys):
