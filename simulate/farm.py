@@ -219,6 +219,8 @@ class Farm:
             if not waiting:
                 continue
             ready, _ = ray.wait(waiting, num_returns=1, timeout=self.options.poll_interval_s)
+            if ready:  # everything ready now, so an actor that started gets work at once
+                ready, _ = ray.wait(waiting, num_returns=len(waiting), timeout=0)
             for ref in ready:
                 if ref in running:
                     run = running.pop(ref)

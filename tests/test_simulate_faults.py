@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 
 from simulation_fixtures import TINY_SETTINGS
@@ -34,7 +35,6 @@ def test_killed_actor_is_replaced_and_its_job_retried(local_lake):
     killed: list[dict] = []
     nodes_used: set[str] = set()
     done = []
-    waits: list[float] = []
 
     def kill_second_node_actor(event) -> None:
         nodes_used.add(event.worker.get("node_id", ""))
@@ -42,13 +42,10 @@ def test_killed_actor_is_replaced_and_its_job_retried(local_lake):
             done.append(event.job.key)
         on_second = event.worker.get("node_id") == second.node_id
         # jobs go only to actors that have started; on a loaded machine the second node's
-        # actor can start after the head's has run all six tiny jobs, so the head's jobs wait
-        # (the driver sleeps here, the actors start meanwhile; measured: up to 20 s, once over
-        # 60 s in a full `make test`), up to 120 s in all
-        second_unseen = second.node_id not in nodes_used
-        if event.kind == "started" and not on_second and second_unseen and sum(waits) < 120:
-            waits.append(10.0)
-            time.sleep(10.0)
+        # actor can start after the head's has run all six tiny jobs (seen in CI: over 60 s),
+        # so the head's first job waits until the other actor's constructor has returned
+        if event.kind == "started" and not on_second and second.node_id not in nodes_used:
+            _wait_for_another_ready_actor(event.worker.get("pid"), timeout_s=300.0)
         if event.kind == "started" and on_second and not killed:
             # at once: the job was just submitted to this actor, and a tiny job finishes in
             # ~0.2 s, so any wait here races its completion (then nothing is retried)
@@ -95,3 +92,20 @@ def _wait_until_node_runs_work(ray, node_id: str, timeout_s: float = 180.0) -> N
 
     pinned = NodeAffinitySchedulingStrategy(node_id=node_id, soft=False)
     assert ray.get(where.options(scheduling_strategy=pinned).remote(), timeout=timeout_s) == node_id
+
+
+def _wait_for_another_ready_actor(known_pid: int | None, timeout_s: float) -> None:
+    """Block until a simulation actor other than ``known_pid`` has finished its constructor.
+
+    Ray titles an actor's process ``ray::SimulationWorker.__init__`` while it is constructed
+    and ``ray::SimulationWorker[.method]`` after; both nodes run on this machine.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        titles = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True)
+        for line in titles.stdout.splitlines():
+            pid, _, title = line.strip().partition(" ")
+            ready = title.startswith("ray::SimulationWorker") and "__init__" not in title
+            if ready and int(pid) != known_pid:
+                return
+        time.sleep(0.5)
