@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,11 +50,20 @@ def ring_correlations(patterns: np.ndarray, reference: np.ndarray, tan: np.ndarr
     return [round(float(r), 2) for r in rows]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lake", required=True)
-    parser.add_argument("--material", default="proto-Ni")
-    args = parser.parse_args(argv)
+@dataclass
+class FalloffProfile:
+    """Correlations per ring of angle from the pattern centre (edges :data:`RINGS`)."""
+
+    real: list[float]
+    """Real Ni (flat-fielded) against our master at the refined orientations."""
+    recorded: dict[tuple[float, float, bool], list[float]]
+    """Our simulation recorded by the camera model, keyed (band contrast, e/px, fall-off on)."""
+    background: list[float]
+    """The file's static background per ring, over its peak."""
+
+
+def measure(lake_url: str, material: str = "proto-Ni") -> FalloffProfile:
+    """Index the real Ni scan against ``material``'s master and measure the rings."""
     import kikuchipy as kp
     import torch
     from real_pattern_probe import clean, master_pattern, refined_rotations
@@ -62,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from train.run_config import FALLOFF_DEGRADATIONS
 
     scan = kp.data.nickel_ebsd_small()
-    master = master_pattern(args.lake, args.material)
+    master = master_pattern(lake_url, material)
     rotations, _ = refined_rotations(scan, master, 3.0)
     shape = scan.detector.shape
     simulated = master.get_patterns(
@@ -73,23 +83,37 @@ def main(argv: list[str] | None = None) -> int:
     pcs = np.tile(np.asarray(scan.detector.pc_average, dtype=np.float64), (len(real), 1))
     tan = tan_from_centre(pcs[:1], shape)[0].numpy()
     reference = high_pass(simulated)
-    print("rings (tan of the angle from the pattern centre):", RINGS)
-    print("real vs simulated:", ring_correlations(high_pass(real), reference, tan))
-    falloff = FALLOFF_DEGRADATIONS["falloff_tan"]
+    recorded = {}
     for contrast, dose in RECORDINGS:
-        for scales in (None, falloff):
-            recorded = as_recorded(
+        for scales in (None, FALLOFF_DEGRADATIONS["falloff_tan"]):
+            patterns = as_recorded(
                 torch.as_tensor(simulated, dtype=torch.float32), (contrast, contrast),
                 (dose, dose), 0.0, torch.Generator().manual_seed(0), 0.0, pcs, scales,
             ).numpy().astype(np.float64)  # fmt: skip
-            r = ring_correlations(high_pass(recorded), reference, tan)
-            print(f"recorded, bands {contrast:.0%}, {dose:g} e/px, fall-off {scales}: {r}")
+            key = (contrast, dose, scales is not None)
+            recorded[key] = ring_correlations(high_pass(patterns), reference, tan)
     background = np.asarray(scan.static_background, dtype=np.float64)
     levels = [
         round(float(background[(tan >= lo) & (tan < hi)].mean() / background.max()), 2)
         for lo, hi in zip(RINGS[:-1], RINGS[1:], strict=True)
     ]
-    print("static background / its peak:", levels)
+    return FalloffProfile(ring_correlations(high_pass(real), reference, tan), recorded, levels)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lake", required=True)
+    parser.add_argument("--material", default="proto-Ni")
+    args = parser.parse_args(argv)
+    from train.run_config import FALLOFF_DEGRADATIONS
+
+    profile = measure(args.lake, args.material)
+    print("rings (tan of the angle from the pattern centre):", RINGS)
+    print("real vs simulated:", profile.real)
+    for (contrast, dose, falloff), r in profile.recorded.items():
+        scales = FALLOFF_DEGRADATIONS["falloff_tan"] if falloff else None
+        print(f"recorded, bands {contrast:.0%}, {dose:g} e/px, fall-off {scales}: {r}")
+    print("static background / its peak:", profile.background)
     return 0
 
 

@@ -159,8 +159,9 @@ CPU_TRAINING = SupervisedConfig().refine(
     arch="resnet18", image_size=64, detector_shape=(72, 72), epochs=12, batch_size=32, lr=0.01,
     patterns_per_material=48,
 )  # fmt: skip
-"""ResNet18 at 64 px (72 px renders cropped), SGD lr 0.01, batch 32, 48 patterns per material
-and epoch: what a 2-core machine trains on ~170 materials in about 15 minutes."""
+"""ResNet18 at 64 px (72 px detector renders resized to 65 px, then a random 64 px crop: the
+paper's 229/224), SGD lr 0.01, batch 32, 48 patterns per material and epoch: what a 2-core
+machine trains on ~170 materials in about 15 minutes."""
 
 SYSTEMS_SIMULATION = CPU_SIMULATION.refine(npx=48, dmin_nm=0.12, energy_min_kev=20.0)
 """The cubic recipe's masters at npx 48, d >= 0.12 nm and one energy (20 keV): a low-symmetry

@@ -46,7 +46,7 @@ def test_stream_plus_ray_train_vs_bare_loop_on_cpu(training_lake, ray_two_cpus):
 
 def test_recipe_training_vs_bare_loop_on_cpu(training_lake, ray_two_cpus):
     """The shipped recipe's training settings (lab detector, PC range, degradations, crop and
-    flips, 72 px renders cropped to 64) against the bare loop of the same network."""
+    flips, 72 px renders resized to 65 and cropped to 64) against the bare loop of the same network."""
     from infra.app.recipes import recipe
 
     lab = recipe("cubic-lab").training
