@@ -26,6 +26,11 @@ from simulate.errors import EmsoftFileError
 from simulate.settings import SimulationSettings
 from simulate.structure import StructureLike, as_record, build_crystal, site_bfactors
 
+#: EMMCOpenCL's kernel grid side and electrons per work item (EMsoft's template values).
+OPENCL_WORK_GROUP, OPENCL_ELECTRONS_PER_THREAD = 150, 10
+#: Electrons one EMMCOpenCL kernel pass runs.
+OPENCL_ELECTRONS_PER_PASS = OPENCL_WORK_GROUP**2 * OPENCL_ELECTRONS_PER_THREAD
+
 
 def write_xtal(path: str | Path, structure: StructureLike, bfactors_nm2=None) -> Path:
     """Write an EMsoft ``.xtal`` (HDF5 ``CrystalData``) for a lake structure record.
@@ -107,9 +112,17 @@ def _beam_and_depth(settings: SimulationSettings, dataname: str) -> dict[str, An
 
 
 def mc_namelist(settings: SimulationSettings, xtalname: str, dataname: str) -> str:
-    """``EMMCOpenCL.nml`` for ``settings`` (full EBSD mode)."""
-    electrons = int(settings.mc_electrons)
-    multiplier = max(1, -(-electrons // 2_000_000_000))
+    """``EMMCOpenCL.nml`` for ``settings`` (full EBSD mode).
+
+    EMMCOpenCL runs whole kernel passes of ``globalworkgrpsz**2 * num_el`` (225,000)
+    electrons, ``request // pass + 1`` of them; the request written is one less than the
+    passes needed for ``mc_electrons``, so it runs ``ceil(mc_electrons / pass)`` passes (not
+    one more) and the file's Monte Carlo is read with that count
+    (:func:`simulate.emsoft_io.electrons_simulated`).
+    """
+    passes = -(-int(settings.mc_electrons) // OPENCL_ELECTRONS_PER_PASS)
+    request = passes * OPENCL_ELECTRONS_PER_PASS - 1
+    multiplier = max(1, -(-request // 2_000_000_000))
     return format_namelist(
         "MCCLdata",
         {
@@ -118,11 +131,11 @@ def mc_namelist(settings: SimulationSettings, xtalname: str, dataname: str) -> s
             "numsx": 501,
             "sig": float(settings.sample_tilt_deg),
             "omega": 0.0,
-            "num_el": 10,
+            "num_el": OPENCL_ELECTRONS_PER_THREAD,
             "platid": 1,
             "devid": 1,
-            "globalworkgrpsz": 150,
-            "totnum_el": -(-electrons // multiplier),
+            "globalworkgrpsz": OPENCL_WORK_GROUP,
+            "totnum_el": request // multiplier,
             "multiplier": multiplier,
             **_beam_and_depth(settings, dataname),
         },

@@ -125,9 +125,7 @@ def read_settings(path: str | Path) -> SimulationSettings:
             "depth_max_nm": float(_scalar(mc, "depthmax", path)),
             "depth_step_nm": float(_scalar(mc, "depthstep", path)),
             "energy_step_kev": float(_scalar(mc, "Ebinsize", path)),
-            # EMMC (the OpenMP Monte Carlo) writes no multiplier: one pass.
-            "mc_electrons": int(_scalar(mc, "totnum_el", path))
-            * (int(_scalar(mc, "multiplier", path)) if "multiplier" in mc else 1),
+            "mc_electrons": electrons_simulated(mc, path),
         }
         if bethe:
             values.update(
@@ -163,6 +161,8 @@ def read_master(path: str | Path, check_filled: bool = True) -> MasterResult:
         south = _planes(np.asarray(group["mLPSH"][()]), path, "mLPSH")
         energies = np.asarray(group["EkeVs"][()], dtype=np.float64).reshape(-1)
         weights = _mc_weights(f, energies)
+        mc_nml = _nml_group(f, "MCCLNameList")
+        simulated = electrons_simulated(mc_nml, path) if "totnum_el" in mc_nml else None
         master_nml = _nml_group(f, "EBSDMasterNameList")
         # read inside the file's context: a closed group is falsy and would drop dmin
         dmin = float(_scalar(master_nml, "dmin", path)) if master_nml else None
@@ -193,6 +193,8 @@ def read_master(path: str | Path, check_filled: bool = True) -> MasterResult:
     }
     if dmin is not None:
         attrs["dmin_nm"] = round(dmin, 6)
+    if simulated is not None:
+        attrs["mc_electrons_simulated"] = int(simulated)
     if len(bethe) >= 3:
         attrs["bethe"] = {
             "strong": float(bethe[0]),
@@ -318,18 +320,47 @@ def _planes(data: np.ndarray, path: Path, name: str) -> np.ndarray:
     raise EmsoftFileError(f"{path}: {name} has shape {data.shape}, expected (numset, nE, n, n)")
 
 
+def is_opencl_monte_carlo(nml: Mapping) -> bool:
+    """Whether ``MCCLNameList`` is EMMCOpenCL's (it has the kernel's work sizes; EMMC's has
+    ``nthreads`` instead)."""
+    return "globalworkgrpsz" in nml and "num_el" in nml
+
+
+def electrons_simulated(nml: Mapping, path: Path) -> int:
+    """Incident electrons the Monte Carlo ran, from its ``MCCLNameList``.
+
+    EMMC runs the request (``totnum_el`` x ``multiplier``). EMMCOpenCL runs whole kernel
+    passes of ``globalworkgrpsz**2 * num_el`` electrons, ``request // pass + 1`` of them, and
+    writes the request, not what it ran (EMsoft d50c973, ``EMMCOpenCL.f90``: its loop bound
+    and the ``totnum_el`` it corrects only after writing the log).
+    """
+    requested = int(_scalar(nml, "totnum_el", path))
+    if "multiplier" in nml:
+        requested *= int(_scalar(nml, "multiplier", path))
+    if not is_opencl_monte_carlo(nml):
+        return requested
+    per_pass = int(_scalar(nml, "globalworkgrpsz", path)) ** 2 * int(_scalar(nml, "num_el", path))
+    return (requested // per_pass + 1) * per_pass
+
+
 def _mc_weights(f, energies: np.ndarray) -> np.ndarray:
+    """Backscattered electrons per energy plane over incident electrons.
+
+    EMMCOpenCL counts only energies above ``Ehistmin`` (EMMC, as built here, from half a bin
+    below), so its lowest bin spans half a bin: its count is doubled (the yield per keV of the
+    half it saw, times the bin width).
+    """
     mc = f.get("EMData/MCOpenCL")
     nml = _nml_group(f, "MCCLNameList")
     if mc is None or "accum_e" not in mc or not nml:
         return np.ones(len(energies))
     accum = np.asarray(mc["accum_e"][()], dtype=np.float64)
     per_bin = accum.reshape(-1, accum.shape[-1]).sum(axis=0)  # (ny, nx, nE) -> (nE,)
+    if is_opencl_monte_carlo(nml) and len(per_bin) > 1:
+        per_bin[0] *= 2.0
     e_min = float(np.asarray(nml["Ehistmin"][()]).reshape(-1)[0])
     e_bin = float(np.asarray(nml["Ebinsize"][()]).reshape(-1)[0])
-    total = float(np.asarray(mc["totnum_el"][()]).reshape(-1)[0])
-    if "multiplier" in mc:
-        total *= float(np.asarray(mc["multiplier"][()]).reshape(-1)[0])
+    total = float(electrons_simulated(nml, Path(f.filename)))
     mc_energies = e_min + e_bin * np.arange(len(per_bin))
     index = [int(np.argmin(np.abs(mc_energies - e))) for e in energies]
     return per_bin[index] / max(total, 1.0)
