@@ -343,6 +343,33 @@ def electrons_simulated(nml: Mapping, path: Path) -> int:
     return (requested // per_pass + 1) * per_pass
 
 
+def read_depth_distribution(path: str | Path):
+    """de-ebsd's ``DepthDistribution`` of an EMsoft Monte Carlo file, counted as EMsoft ran it.
+
+    ``DepthDistribution.from_emsoft`` divides by the request (``totnum_el`` x ``multiplier``)
+    and takes every energy bin as whole; an EMMCOpenCL file ran more electrons than it records
+    (:func:`electrons_simulated`, 2.25x for a 100,000 request) and its lowest bin spans half a
+    bin, so both are corrected here, the same way :func:`_mc_weights` corrects ``accum_e``:
+    the dynamical engine's yields from a Monte Carlo file then match EMsoft's master's.
+    """
+    from dataclasses import replace
+
+    from de_ebsd import DepthDistribution
+
+    path = Path(path)
+    with _open(path) as f:
+        nml = _nml_group(f, "MCCLNameList")
+        if not nml:
+            raise EmsoftFileError(f"{path}: NMLparameters/MCCLNameList is missing")
+        simulated = electrons_simulated(nml, path)
+        half_lowest_bin = is_opencl_monte_carlo(nml)
+    depth = DepthDistribution.from_emsoft(str(path))
+    accum = np.array(depth.accum_z, dtype=np.float64)
+    if half_lowest_bin and len(accum) > 1:
+        accum[0] *= 2.0
+    return replace(depth, accum_z=accum, n_total=float(simulated))
+
+
 def _mc_weights(f, energies: np.ndarray) -> np.ndarray:
     """Backscattered electrons per energy plane over incident electrons.
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from simulate.bloch_memory import beam_counts, memory_budget_bytes, plan_batches, sample_directions
 from simulate.engine_base import MasterResult, ProgressCallback, bfactor_attrs
-from simulate.errors import EngineUnavailableError, SimulateInputError
+from simulate.errors import EmsoftFileError, EngineUnavailableError, SimulateInputError
 from simulate.settings import SimulationSettings
 from simulate.structure import StructureLike, as_record, build_crystal, site_bfactors
 from simulate.symmetry import fold_is_consistent
@@ -46,7 +46,8 @@ def resolve_device(name: str):
 def monte_carlo(crystal, settings: SimulationSettings, device) -> tuple[Any, float]:
     """Exit-depth/energy statistics for ``crystal`` as a de-ebsd ``DepthDistribution``.
 
-    Uses the EMsoft Monte Carlo file ``settings.mc_file`` when given, otherwise de-ebsd's
+    Uses the EMsoft Monte Carlo file ``settings.mc_file`` when given (counted over the
+    electrons EMsoft ran: :func:`simulate.emsoft_io.read_depth_distribution`), otherwise de-ebsd's
     native Monte Carlo with ``settings.mc_electrons`` electrons in batches of
     :data:`MC_BATCH_ELECTRONS` (seeds ``mc_seed``, ``mc_seed + 1``...), binned from
     ``energy_min_kev`` to the beam energy in ``energy_step_kev`` bins (EMsoft's ``Ehistmin``
@@ -60,8 +61,12 @@ def monte_carlo(crystal, settings: SimulationSettings, device) -> tuple[Any, flo
 
     started = time.perf_counter()
     if settings.mc_file:
+        from simulate.emsoft_io import read_depth_distribution
+
         try:
-            depth = DepthDistribution.from_emsoft(settings.mc_file)
+            depth = read_depth_distribution(settings.mc_file)
+        except EmsoftFileError as exc:
+            raise SimulateInputError(f"mc_file {exc}") from None
         except (OSError, KeyError) as exc:
             raise SimulateInputError(
                 f"mc_file {settings.mc_file}: not an EMsoft Monte Carlo file ({exc})"

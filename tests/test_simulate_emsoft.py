@@ -17,6 +17,7 @@ from simulate.emsoft_inputs import (
     write_xtal,
 )
 from simulate.emsoft_io import (
+    read_depth_distribution,
     read_master,
     read_settings,
     read_structure,
@@ -48,6 +49,67 @@ def test_reader_on_real_emsoft_file(kikuchipy_ni_file):
     assert structure["spacegroup_number"] == 225
     assert structure["sites"][0]["element"] == "Ni"
     assert structure["lattice_nm"]["a"] == pytest.approx(0.35236)
+
+
+def test_depth_distribution_counts_what_emsoft_ran(kikuchipy_ni_file):
+    """The dynamical engine's Monte Carlo from an EMsoft file divides by the electrons the
+    program ran, as the master reader does: both give the same 20 keV yield."""
+    from de_ebsd import DepthDistribution
+
+    from simulate.engine_dynamical import energy_weights
+
+    depth = read_depth_distribution(kikuchipy_ni_file)
+    assert depth.n_total == 2_000_025_000  # EMMCOpenCL's 8,889 passes, not the 2e9 requested
+    assert DepthDistribution.from_emsoft(str(kikuchipy_ni_file)).n_total == 2e9
+    weights = energy_weights(depth)
+    assert weights == pytest.approx(read_master(kikuchipy_ni_file).weights, rel=1e-9)
+
+
+def _monte_carlo_file(path, opencl: bool, energies=(18.0, 19.0, 20.0)):
+    """A small EMsoft Monte Carlo file of EMMCOpenCL's layout (or EMMC's), consistent counts."""
+    rng = np.random.default_rng(2)
+    counts = rng.integers(1, 50, size=(3, 3, 10, len(energies))).astype(np.int32)
+    with h5py.File(path, "w") as f:
+        f["EMData/MCOpenCL/accum_z"] = counts
+        f["EMData/MCOpenCL/accum_e"] = counts.sum(axis=2)
+        f["EMData/MCOpenCL/totnum_el"] = np.array([100_000])
+        f["EMData/MCOpenCL/multiplier"] = np.array([1])
+        nml = f.create_group("NMLparameters/MCCLNameList")
+        nml["totnum_el"], nml["multiplier"] = np.array([100_000]), np.array([1])
+        nml["Ehistmin"], nml["Ebinsize"] = np.array([energies[0]]), np.array([1.0])
+        nml["depthstep"] = np.array([1.0])
+        if opencl:
+            nml["globalworkgrpsz"], nml["num_el"] = np.array([150]), np.array([10])
+        else:
+            nml["nthreads"] = np.array([2])
+    return path, counts
+
+
+@pytest.mark.parametrize("opencl", [True, False])
+def test_depth_distribution_of_each_monte_carlo_program(tmp_path, opencl):
+    """EMMCOpenCL: 225,000 electrons ran for a 100,000 request and its half-width lowest bin
+    doubled; EMMC: the request, every bin whole. The yields equal the master reader's."""
+    from simulate.emsoft_io import _mc_weights
+    from simulate.engine_dynamical import energy_weights
+
+    path, counts = _monte_carlo_file(tmp_path / "mc.h5", opencl)
+    depth = read_depth_distribution(path)
+    ran = 225_000 if opencl else 100_000
+    assert depth.n_total == ran
+    per_energy = counts.sum(axis=(0, 1, 2)).astype(np.float64)
+    if opencl:
+        per_energy[0] *= 2
+    assert energy_weights(depth) == pytest.approx(per_energy / ran)
+    with h5py.File(path) as f:
+        assert energy_weights(depth) == pytest.approx(_mc_weights(f, depth.energies_kev))
+
+
+def test_depth_distribution_without_namelist_is_one_line(tmp_path):
+    path, _ = _monte_carlo_file(tmp_path / "mc.h5", opencl=True)
+    with h5py.File(path, "a") as f:
+        del f["NMLparameters"]
+    with pytest.raises(EmsoftFileError, match=r"mc\.h5: NMLparameters/MCCLNameList is missing$"):
+        read_depth_distribution(path)
 
 
 def test_reader_rejects_wrong_files(tmp_path, kikuchipy_ni_file):
