@@ -84,6 +84,19 @@ def test_files_with_their_background_get_fm3m_calls(shipped, fmt):
     assert len(calls) >= 2 and all(shipped.classes[k] == FM3M for k in calls)
 
 
+def test_a_blank_scan_point_is_uncertain_not_an_error(shipped):
+    """EDAX's up2 file pads its last scan point with zeros: that pattern's image quality is 0
+    (kikuchipy's formula would divide by its empty spectrum), and the network's confident-looking
+    call on it (p ~0.9) comes out uncertain through the quality floor."""
+    from train.runs.predict import predict_file
+
+    path = Path(kikuchipy.__file__).parent / "data" / "edax_binary" / "edax_binary.up2"
+    prediction = predict_file(shipped, path)
+    assert prediction.nav_shape == (10,)
+    assert prediction.quality[-1] == 0 and (prediction.quality[:-1] > 0).all()
+    assert prediction.verdict[-1] == "uncertain"
+
+
 def test_predict_by_name_needs_no_lake(tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["--lake", str(tmp_path / "none"), "predict", "--model", SHIPPED]

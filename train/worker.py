@@ -127,9 +127,22 @@ class Trainable:
         return int(state["epoch"]) + 1, list(state["history"])
 
 
+def assigned_cpus() -> int:
+    """CPUs Ray gave this worker (Ray Train: 1), at least 1."""
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
+    return max(1, int(cpus))
+
+
 def context(seed: int) -> tuple[int, int, torch.device]:
-    """``(rank, world_size, device)`` of this worker, with torch seeded by ``seed``."""
+    """``(rank, world_size, device)`` of this worker, with torch seeded by ``seed``.
+
+    torch's CPU threads are set to the worker's assigned CPUs, not left to the environment:
+    Ray sets ``OMP_NUM_THREADS`` to the worker's CPUs only when the caller has not set it, and
+    a different thread count sums in a different order, so the same run would train other
+    weights depending on the shell it was started from.
+    """
     train_context = ray.train.get_context()
+    torch.set_num_threads(assigned_cpus())
     torch.manual_seed(seed)
     return train_context.get_world_rank(), train_context.get_world_size(), worker_device()
 
@@ -143,8 +156,9 @@ def run_epochs(
     """Train epochs ``start..epochs-1``, resuming after the last checkpoint if there is one.
 
     ``one_epoch(epoch)`` trains one epoch and returns its metrics (summed over workers); each
-    epoch is reported with ``epoch`` and ``resumed_from_epoch`` added, and rank 0 saves the
-    checkpoint, so a restarted worker group goes on at the next epoch.
+    epoch is reported with ``epoch``, ``resumed_from_epoch`` and ``cpu_threads`` (torch's)
+    added, and rank 0 saves the checkpoint, so a restarted worker group goes on at the next
+    epoch.
     """
     start, history = 0, []
     state = load_checkpoint_state()
@@ -157,6 +171,7 @@ def run_epochs(
         metrics = one_epoch(epoch)
         metrics["epoch"] = epoch
         metrics["resumed_from_epoch"] = start
+        metrics["cpu_threads"] = torch.get_num_threads()
         history.append(metrics)
         report(dict(metrics), trainable.state(epoch, history), rank)
         post(board, {"kind": "epoch", "epoch": epoch, "metrics": dict(metrics)})

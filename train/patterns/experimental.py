@@ -219,14 +219,22 @@ def prepare_patterns(patterns: np.ndarray, preprocess_config, image_size: int) -
 
 
 def image_quality(patterns: np.ndarray) -> np.ndarray:
-    """Image quality Q (Krieger Lassen, via kikuchipy) of each pattern, float32 (N,)."""
+    """Image quality Q (Krieger Lassen, via kikuchipy) of each pattern, float32 (N,).
+
+    A flat pattern (a scan point never recorded: EDAX's up2 files pad their last row with
+    zeros) has no bands and Q = 0; kikuchipy's formula would divide by its zero spectrum.
+    """
     from kikuchipy.pattern import fft_frequency_vectors, get_image_quality
 
     shape = patterns.shape[-2:]
     vectors = fft_frequency_vectors(shape)
     inertia_max = np.sum(vectors) / (shape[0] * shape[1])
     return np.array(
-        [get_image_quality(p, True, vectors, inertia_max) for p in patterns], dtype=np.float32
+        [
+            get_image_quality(p, True, vectors, inertia_max) if np.ptp(p) > 0 else 0.0
+            for p in patterns
+        ],
+        dtype=np.float32,
     )
 
 
