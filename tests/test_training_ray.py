@@ -50,6 +50,10 @@ def test_two_workers_learn_fcc_bcc_diamond_on_held_out_materials(training_lake, 
     assert trained_run.classes == [225, 227, 229]
     assert [h["epoch"] for h in trained_run.history] == [0, 1, 2, 3, 4]
     assert trained_run.history[-1]["loss"] < trained_run.history[0]["loss"]
+    threads = {h["cpu_threads"] for h in trained_run.history}
+    assert threads == {1}, (
+        f"1-CPU workers must train on 1 torch thread whatever the shell: {threads}"
+    )
     evaluation = evaluate_run(training_lake.url, {}, "easy", patterns_per_material=40)
     assert evaluation.n_patterns >= 120
     assert set(evaluation.per_material) == set(training_lake.test_ids)

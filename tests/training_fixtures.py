@@ -139,13 +139,20 @@ def training_lake(tmp_path_factory, training_masters) -> TrainingLake:
 
 @pytest.fixture(scope="module")
 def ray_two_cpus():
-    """A local Ray runtime with 2 CPUs for one test module, shut down afterwards."""
+    """A local Ray runtime with 2 CPUs for one test module, shut down afterwards.
+
+    Its workers see ``OMP_NUM_THREADS=2`` (as under ``make``), so a training worker that took
+    its torch threads from the environment instead of its 1 CPU shows up in the history.
+    """
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(
+        num_cpus=2, include_dashboard=False, log_to_driver=False,
+        runtime_env={"env_vars": {"OMP_NUM_THREADS": "2"}},
+    )  # fmt: skip
     yield
     ray.shutdown()
 
