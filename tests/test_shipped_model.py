@@ -94,6 +94,7 @@ def test_a_blank_scan_point_is_uncertain_not_an_error(shipped):
     prediction = predict_file(shipped, path)
     assert prediction.nav_shape == (10,)
     assert prediction.quality[-1] == 0 and (prediction.quality[:-1] > 0).all()
+    assert prediction.confidence[-1] >= shipped.threshold, "the floor, not the network, decides"
     assert prediction.verdict[-1] == "uncertain"
 
 
