@@ -159,6 +159,16 @@ def test_predict_reads_patterns_with_the_runs_own_preprocessing(training_lake, n
     assert not np.allclose(prediction.probabilities, default, atol=1e-4)
 
 
+def test_a_run_s_cpu_threads_setting_is_what_its_worker_trains_on(training_lake):
+    """``cpu_threads`` is a recorded setting of the run: the worker uses it, not its Ray CPU
+    count (1) nor the shell's OMP_NUM_THREADS, and the history and config.json keep it."""
+    config = EASY_TASK.refine(epochs=1, steps_per_epoch=2, num_workers=1, cpu_threads=2)
+    result = train_supervised(training_lake.url, {}, training_lake.train_ids, config, "threads")
+    assert [h["cpu_threads"] for h in result.history] == [2]
+    stored = json.loads(open_lake(training_lake.url).get_run_file("threads", "config.json"))
+    assert stored["config"]["cpu_threads"] == 2
+
+
 def test_evaluating_a_missing_run_is_a_one_line_error(training_lake):
     with pytest.raises(TrainingError, match="run 'nope'"):
         evaluate_run(training_lake.url, {}, "nope")

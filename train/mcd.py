@@ -66,7 +66,7 @@ def mcd_worker(loop: dict[str, Any]) -> None:
     import ray
 
     config: MCDConfig = loop["config"]
-    rank, world, device = worker.context(config.seed)
+    rank, world, device = worker.context(config.seed, config.cpu_threads)
     target = torch.from_numpy(ray.get(loop["target_ref"]))
     nets = build_mcd_networks(loop["num_classes"], config.arch, config.weights_path)
     modules = {name: worker.prepare(m, device) for name, m in nets.modules().items()}

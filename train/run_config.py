@@ -60,6 +60,10 @@ class StreamedRunConfig:
         ``"weighted"`` (Monte Carlo yield) or one energy plane in keV.
     num_workers, use_gpu, max_failures
         Ray Train scaling and fault tolerance.
+    cpu_threads
+        torch CPU threads per worker (None: the CPUs Ray gave it, 1 in Ray Train). A setting of
+        the run, not of the shell: another thread count sums in another order and trains other
+        weights, so a recipe that trains on 2 threads says so and still rebuilds bit for bit.
     seed
         Seed of the model initialisation and the stream.
     stream_device
@@ -101,6 +105,7 @@ class StreamedRunConfig:
     num_workers: int = 1
     use_gpu: bool = False
     max_failures: int = 2
+    cpu_threads: int | None = None
     seed: int = 0
     stream_device: str = "cpu"
     preprocess: PreprocessConfig = PreprocessConfig()
@@ -192,7 +197,7 @@ class StreamedRunConfig:
 
         Checked on the driver before Ray starts, so a bad value never reaches a worker: the
         label, the architecture, the weights file, every field in ``names`` (>= 1),
-        ``steps_per_epoch`` (>= 1 when given), ``image_size`` (>= :data:`MIN_IMAGE_SIZE`), the
+        ``steps_per_epoch`` and ``cpu_threads`` (>= 1 when given), ``image_size`` (>= :data:`MIN_IMAGE_SIZE`), the
         detector shape, ``lr`` (> 0), the variants and the energy.
         """
         from train.models import ARCHITECTURES
@@ -209,6 +214,15 @@ class StreamedRunConfig:
             _at_least(what, name, getattr(self, name), 1)
         if self.steps_per_epoch is not None:
             _at_least(what, "steps_per_epoch", self.steps_per_epoch, 1)
+        if self.cpu_threads is not None and (
+            isinstance(self.cpu_threads, bool)
+            or not isinstance(self.cpu_threads, int)
+            or self.cpu_threads < 1
+        ):
+            raise TrainingError(
+                f"{what} cpu_threads={self.cpu_threads!r}: must be a whole number >= 1 "
+                "(or None: the worker's Ray CPUs)"
+            )
         _at_least(what, "image_size", self.image_size, MIN_IMAGE_SIZE)
         if len(self.detector_shape) != 2 or min(self.detector_shape) < MIN_IMAGE_SIZE:
             raise TrainingError(

@@ -84,7 +84,7 @@ def supervised_worker(loop: dict[str, Any]) -> None:
     """Per-worker loop: a ResNet with SGD and StepLR, resumed and checkpointed by
     :func:`train.worker.run_epochs`; validates on ``loop["val_stream"]`` when given."""
     config: SupervisedConfig = loop["config"]
-    rank, world, device = worker.context(config.seed)
+    rank, world, device = worker.context(config.seed, config.cpu_threads)
     model = build_classifier(loop["num_classes"], config.arch, config.weights_path)
     model = worker.prepare(model, device)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)

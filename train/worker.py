@@ -133,16 +133,16 @@ def assigned_cpus() -> int:
     return max(1, int(cpus))
 
 
-def context(seed: int) -> tuple[int, int, torch.device]:
+def context(seed: int, cpu_threads: int | None = None) -> tuple[int, int, torch.device]:
     """``(rank, world_size, device)`` of this worker, with torch seeded by ``seed``.
 
-    torch's CPU threads are set to the worker's assigned CPUs, not left to the environment:
-    Ray sets ``OMP_NUM_THREADS`` to the worker's CPUs only when the caller has not set it, and
-    a different thread count sums in a different order, so the same run would train other
-    weights depending on the shell it was started from.
+    torch's CPU threads are the run's ``cpu_threads``, else the worker's assigned CPUs, never
+    left to the environment: Ray sets ``OMP_NUM_THREADS`` to the worker's CPUs only when the
+    caller has not set it, and a different thread count sums in a different order, so the same
+    run would train other weights depending on the shell it was started from.
     """
     train_context = ray.train.get_context()
-    torch.set_num_threads(assigned_cpus())
+    torch.set_num_threads(cpu_threads or assigned_cpus())
     torch.manual_seed(seed)
     return train_context.get_world_rank(), train_context.get_world_size(), worker_device()
 

@@ -43,6 +43,9 @@ class DemoSettings:
         Per-master simulation time limit (seconds).
     epochs, patterns_per_material, batch_size, image_size
         Training settings of the recipe's run at demo scale (image_size None: the recipe's).
+    cpu_threads
+        torch threads of the training worker: both cores of the 2-core machine the demo is
+        sized for (the shipped recipe trains on 1, the Ray worker's CPU; recorded in the run).
     holdout_folds
         One of this many stratified folds of materials is held out.
     seed
@@ -60,6 +63,7 @@ class DemoSettings:
     patterns_per_material: int = 48
     batch_size: int = 32
     image_size: int | None = None
+    cpu_threads: int = 2
     holdout_folds: int = 4
     seed: int = 0
     prototypes: tuple[str, ...] | None = None
@@ -90,6 +94,7 @@ class DemoSettings:
             image_size=size,
             detector_shape=(size + 8, size + 8),
             num_workers=1,
+            cpu_threads=self.cpu_threads,
             seed=self.seed,
         )
         simulation = base.simulation

@@ -77,6 +77,10 @@ def _register_build(actions: argparse._SubParsersAction) -> None:
     )
     build.add_argument("--workers", type=int, default=1, help="Ray Train workers (1)")
     build.add_argument("--gpu", action="store_true", help="one GPU per Ray Train worker")
+    build.add_argument(
+        "--cpu-threads", type=int, default=None, metavar="N",
+        help="torch CPU threads per Ray Train worker (default: the recipe's; other weights)",
+    )  # fmt: skip
     build.set_defaults(func=build_handler)
 
 
@@ -88,9 +92,26 @@ def build_handler(args: argparse.Namespace) -> int:
     chosen = recipe(args.recipe)
     if args.scale != 1 or args.workers != 1 or args.gpu:
         chosen = chosen.scaled(args.scale, args.workers, args.gpu)
+    if args.cpu_threads is not None:
+        chosen = chosen.refine(training=chosen.training.refine(cpu_threads=args.cpu_threads))
     address = getattr(getattr(args.cfg, "ray", None), "address", None) or None
-    build_model(chosen, args.lake, args.out, args.storage_options, address)
+    command = rebuild_command(args)
+    build_model(chosen, args.lake, args.out, args.storage_options, address, command=command)
     return 0
+
+
+def rebuild_command(args: argparse.Namespace) -> str:
+    """The ``model build`` command the card records, with every flag that changes the model."""
+    words = ["ebsdlake --lake LAKE model build", args.recipe]
+    if args.scale != 1:
+        words.append(f"--scale {args.scale}")
+    if args.workers != 1:
+        words.append(f"--workers {args.workers}")
+    if args.gpu:
+        words.append("--gpu")
+    if args.cpu_threads is not None:
+        words.append(f"--cpu-threads {args.cpu_threads}")
+    return " ".join(words)
 
 
 def calibrate_handler(args: argparse.Namespace) -> int:

@@ -54,6 +54,7 @@ TRAIN_FLAGS = {
     "lr_schedule": "--lr-schedule",
     "image_size": "--image-size",
     "num_workers": "--workers",
+    "cpu_threads": "--cpu-threads",
     "steps_per_epoch": "--steps-per-epoch",
     "patterns_per_material": "--patterns-per-material",
     "variants": "--variants",
