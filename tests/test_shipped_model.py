@@ -11,10 +11,9 @@ issue, not marked as expected failures here; their tests land with the model tha
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-import kikuchipy
 import pytest
+from real_ni import KIKUCHIPY_DATA, NI_FILES
 
 from infra.app.cli import main
 from train.runs.inference import load_model, shipped_model_names
@@ -24,11 +23,6 @@ pytest_plugins = ("training_fixtures",)
 
 SHIPPED = "cubic-lab"
 FM3M = 225
-NI_FILES = {
-    "h5ebsd": Path(kikuchipy.__file__).parent / "data" / "kikuchipy_h5ebsd" / "patterns.h5",
-    "NORDIF": Path(kikuchipy.__file__).parent / "data" / "nordif" / "Pattern.dat",
-    "EDAX": Path(kikuchipy.__file__).parent / "data" / "edax_h5ebsd" / "patterns.h5",
-}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +45,7 @@ def test_emsofts_simulated_ni_pattern_is_called_fm3m(shipped):
     """Another simulator (EMsoft), another detector (480 x 640, PC from the file): Fm-3m."""
     from train.runs.predict import predict_file
 
-    path = Path(kikuchipy.__file__).parent / "data" / "emsoft_ebsd" / "EBSD_TEST_Ni.h5"
+    path = KIKUCHIPY_DATA / "emsoft_ebsd" / "EBSD_TEST_Ni.h5"
     prediction = predict_file(shipped, path)
     (top,) = prediction.probabilities.argmax(1)
     assert shipped.classes[top] == FM3M and prediction.probabilities.max() >= shipped.threshold
@@ -90,7 +84,7 @@ def test_a_blank_scan_point_is_uncertain_not_an_error(shipped):
     call on it (p ~0.9) comes out uncertain through the quality floor."""
     from train.runs.predict import predict_file
 
-    path = Path(kikuchipy.__file__).parent / "data" / "edax_binary" / "edax_binary.up2"
+    path = KIKUCHIPY_DATA / "edax_binary" / "edax_binary.up2"
     prediction = predict_file(shipped, path)
     assert prediction.nav_shape == (10,)
     assert prediction.quality[-1] == 0 and (prediction.quality[:-1] > 0).all()

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import csv
-from pathlib import Path
 
-import kikuchipy
 import pytest
+from real_ni import NI_FILES
 
 from infra.app.cli import main
 from train.runs.inference import load_model, shipped_model_names
@@ -19,11 +18,6 @@ from train.runs.out_of_class import noise_share
 
 SHIPPED = "systems-lab"
 LAUE_CLASSES = ["-1", "-3", "-3m", "2/m", "4/m", "4/mmm", "6/m", "6/mmm", "m-3", "m-3m", "mmm"]
-NI_FILES = {
-    "h5ebsd": Path(kikuchipy.__file__).parent / "data" / "kikuchipy_h5ebsd" / "patterns.h5",
-    "NORDIF": Path(kikuchipy.__file__).parent / "data" / "nordif" / "Pattern.dat",
-    "EDAX": Path(kikuchipy.__file__).parent / "data" / "edax_h5ebsd" / "patterns.h5",
-}
 
 
 @pytest.fixture(scope="module")
