@@ -197,8 +197,9 @@ class StreamedRunConfig:
 
         Checked on the driver before Ray starts, so a bad value never reaches a worker: the
         label, the architecture, the weights file, every field in ``names`` (>= 1),
-        ``steps_per_epoch`` and ``cpu_threads`` (>= 1 when given), ``image_size`` (>= :data:`MIN_IMAGE_SIZE`), the
-        detector shape, ``lr`` (> 0), the variants and the energy.
+        ``steps_per_epoch`` and ``cpu_threads`` (>= 1 when given), ``image_size``
+        (>= :data:`MIN_IMAGE_SIZE`), the detector shape, ``lr`` (> 0), the variants and the
+        energy.
         """
         from train.models import ARCHITECTURES
 
