@@ -46,6 +46,25 @@ def test_the_train_flag_sets_it_and_the_card_s_train_command_keeps_it():
     assert build_parser().parse_args(["--lake", "L", *words[2:]]).cpu_threads == 2
 
 
+def test_the_config_key_sets_it_and_the_flag_beats_it(tmp_path):
+    from infra.app.cli import build_parser
+    from infra.app.train_cli import _run_settings
+    from infra.config import ConfigError, load_config
+
+    path = tmp_path / "ebsdlake.toml"
+    path.write_text("[train]\ncpu_threads = 2\n")
+    args = build_parser().parse_args(["train"])
+    args.cfg = load_config(path, environ={})
+    assert _run_settings(args, mcd=False)["cpu_threads"] == 2
+    assert _run_settings(args, mcd=True)["cpu_threads"] == 2  # set in the file: MCD takes it
+    args = build_parser().parse_args(["train", "--cpu-threads", "1"])
+    args.cfg = load_config(path, environ={})
+    assert _run_settings(args, mcd=False)["cpu_threads"] == 1
+    path.write_text('[train]\ncpu_threads = "two"\n')
+    with pytest.raises(ConfigError, match="cpu_threads"):
+        load_config(path, environ={})
+
+
 def test_model_build_records_every_flag_that_changes_the_model():
     from infra.app.cli import build_parser
     from infra.app.model_cli import rebuild_command

@@ -35,9 +35,13 @@ CONFIG_KEYS = {
 }
 
 
+OPTIONAL_KEYS = {"cpu_threads": int}
+"""``[train]`` keys with no default: ``cpu_threads`` unset means each worker's Ray CPUs."""
+
+
 def config_section_defaults() -> tuple[dict[str, Any], dict[str, type]]:
-    """``(defaults, optional)`` of the ``[train]`` section (no optional keys)."""
+    """``(defaults, optional)`` of the ``[train]`` section."""
     settings = SupervisedConfig()
     defaults = {key: getattr(settings, field) for key, field in CONFIG_KEYS.items()}
     defaults["folds"] = PAPER_FOLDS
-    return defaults, {}
+    return defaults, dict(OPTIONAL_KEYS)

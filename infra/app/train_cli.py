@@ -79,7 +79,7 @@ def _run_settings(args: argparse.Namespace, mcd: bool) -> dict[str, Any]:
         "image_size": pick(args.image_size, "image_size"),
         "num_workers": pick(args.workers, "num_workers"),
         "use_gpu": True if args.gpu else pick(None, "use_gpu"),
-        "cpu_threads": getattr(args, "cpu_threads", None),
+        "cpu_threads": pick(getattr(args, "cpu_threads", None), "cpu_threads"),
         "steps_per_epoch": args.steps_per_epoch,
         "patterns_per_material": args.patterns_per_material,
         "variants": tuple(args.variants),
@@ -155,7 +155,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--gpu", action="store_true", help="one GPU per worker")
     train.add_argument(
         "--cpu-threads", type=int, default=None, metavar="N",
-        help="torch CPU threads per worker (default: its Ray CPUs, 1); recorded with the run",
+        help="torch CPU threads per worker ([train] cpu_threads; default: its Ray CPUs, 1)",
     )  # fmt: skip
     train.add_argument(
         "--holdout-fraction",
