@@ -241,7 +241,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SET",
         help="also train on shot noise, blur, contrast, gamma and binning (real cameras); SET: "
         f"{' or '.join(DEGRADATIONS)} (default lab; lab-dim reaches real binned patterns' noise; "
-        "lab-falloff adds their weaker, noisier outer parts)",
+        "lab-falloff adds their weaker, noisier outer parts; lab-camera a grainy camera texture)",
     )
     train.add_argument(
         "--detector-shape",

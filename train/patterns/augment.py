@@ -63,6 +63,9 @@ class AugmentConfig:
     fixed_pattern_noise
         With the camera's record: the largest amplitude of a per-pixel gain texture (what a
         file without its static background keeps; 0: off).
+    fixed_pattern_grain_px
+        Largest Gaussian sigma (pixels) of that texture's grains, drawn per pattern (0: white
+        per-pixel noise; :func:`train.patterns.camera.fixed_pattern`).
     falloff_tan
         With the camera's record: (contrast, intensity) scales, as tangents of the angle from
         the pattern centre, at which band contrast and backscatter intensity fall to half
@@ -83,6 +86,7 @@ class AugmentConfig:
     camera_dose_range: tuple[float, float] = (50.0, 2000.0)
     residual_background: float = 0.0
     fixed_pattern_noise: float = 0.0
+    fixed_pattern_grain_px: float = 0.0
     falloff_tan: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
@@ -93,10 +97,9 @@ class AugmentConfig:
         if self.pc_jitter < 0:
             raise AugmentError(f"AugmentConfig.pc_jitter={self.pc_jitter}: must be >= 0")
         low, high = self.camera_dose_range
-        if self.fixed_pattern_noise < 0:
-            raise AugmentError(
-                f"AugmentConfig.fixed_pattern_noise={self.fixed_pattern_noise}: must be >= 0"
-            )
+        for name in ("fixed_pattern_noise", "fixed_pattern_grain_px"):
+            if getattr(self, name) < 0:
+                raise AugmentError(f"AugmentConfig.{name}={getattr(self, name)}: must be >= 0")
         if not 0 < low <= high or self.residual_background < 0:
             raise AugmentError(
                 f"AugmentConfig.camera_dose_range={self.camera_dose_range}, residual_background="
@@ -181,7 +184,7 @@ def degrade(
     if cfg.band_contrast_range is not None:
         x = as_recorded(
             x, cfg.band_contrast_range, cfg.camera_dose_range, cfg.residual_background,
-            generator, cfg.fixed_pattern_noise, pcs, cfg.falloff_tan,
+            generator, cfg.fixed_pattern_noise, pcs, cfg.falloff_tan, cfg.fixed_pattern_grain_px,
         )  # fmt: skip
     if cfg.dose_e_per_px is not None:
         lo = x.amin(dim=(-2, -1), keepdim=True)

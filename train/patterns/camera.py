@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from train.patterns.blur import gaussian_blur_each
+
 BLOTCH_GRID = 10
 """Side of the random grid whose bicubic upsampling makes the residual background (blotches of
 about a tenth of the pattern)."""
@@ -36,12 +38,27 @@ def residual_background(
 
 
 def fixed_pattern(
-    n: int, shape: tuple[int, int], amplitude: float, generator: torch.Generator
+    n: int,
+    shape: tuple[int, int],
+    amplitude: float,
+    generator: torch.Generator,
+    grain_px: float = 0.0,
 ) -> torch.Tensor:
-    """(n, H, W) pixel gains ``1 + a * w``, ``w`` white unit noise and ``a`` uniform in [0,
-    ``amplitude``] per pattern: the camera's and phosphor's fixed-pattern texture, which only a
-    recorded static background removes (a file without one keeps it)."""
+    """(n, H, W) pixel gains ``1 + a * w``, ``a`` uniform in [0, ``amplitude``] per pattern: the
+    camera's and phosphor's fixed-pattern texture, which only a recorded static background
+    removes (a file without one keeps it).
+
+    ``w`` is unit noise: white, or with ``grain_px`` > 0 blurred by a Gaussian whose sigma is
+    drawn uniformly in [0, ``grain_px``] pixels per pattern and rescaled to unit deviation. A
+    real camera's texture is grainy, not white (kikuchipy's Ni background: lag-1
+    autocorrelation 0.52, a sigma of ~0.6 px, since white noise blurred by sigma s has lag-1
+    correlation ``exp(-1 / (4 s^2))``); grains of a pixel or two look like fine bands.
+    """
     texture = torch.randn((n, *shape), generator=generator)
+    if grain_px > 0:
+        sigmas = torch.rand(n, generator=generator) * grain_px
+        texture = gaussian_blur_each(texture, sigmas)
+        texture = texture / texture.std(dim=(-2, -1), keepdim=True).clamp_min(1e-6)
     scale = torch.rand((n, 1, 1), generator=generator) * amplitude
     return (1.0 + scale * texture).clamp_min(0.05)
 
@@ -73,13 +90,14 @@ def as_recorded(
     fixed_pattern_amplitude: float = 0.0,
     pcs: np.ndarray | None = None,
     falloff_tan: tuple[float, float] | None = None,
+    fixed_pattern_grain_px: float = 0.0,
 ) -> torch.Tensor:
     """(N, H, W) counts of simulated ``patterns`` as a camera records them.
 
     Each pattern is standardised and scaled to ``1 + c * z / 3`` (bands within +-``c`` of a
     flat background, ``c`` drawn uniformly from ``band_contrast``), multiplied by a residual
     background (:func:`residual_background`) and, when ``fixed_pattern_amplitude`` > 0, by a
-    fixed-pattern texture (:func:`fixed_pattern`), and Poisson-sampled at a mean of ``dose``
+    fixed-pattern texture (:func:`fixed_pattern`, grains up to ``fixed_pattern_grain_px``), and Poisson-sampled at a mean of ``dose``
     electrons per pixel (drawn log-uniformly from ``dose_e_per_px``). CPU generator; the result
     is on the patterns' device.
 
@@ -105,7 +123,10 @@ def as_recorded(
     signal = (1.0 + contrast * bands).clamp_min(0.0) * (1.0 if intensity is None else intensity)
     signal = signal * residual_background(n, (height, width), background_amplitude, generator)
     if fixed_pattern_amplitude > 0:
-        signal = signal * fixed_pattern(n, (height, width), fixed_pattern_amplitude, generator)
+        gains = fixed_pattern(
+            n, (height, width), fixed_pattern_amplitude, generator, fixed_pattern_grain_px
+        )
+        signal = signal * gains
     dose = _log_uniform(n, dose_e_per_px, generator).view(n, 1, 1)
     counts = torch.poisson(signal * dose, generator=generator)
     if intensity is not None:
