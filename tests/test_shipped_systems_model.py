@@ -13,7 +13,7 @@ import pytest
 from real_ni import NI_FILES
 
 from infra.app.cli import main
-from train.runs.inference import load_model, shipped_model_names
+from train.runs.inference import load_model, shipped_model_names, stated_limits
 from train.runs.out_of_class import noise_share
 
 SHIPPED = "systems-lab"
@@ -64,7 +64,10 @@ def test_it_gates_the_cubic_model_by_name_with_no_lake(tmp_path, capsys):
     out = tmp_path / "gated"
     argv = ["--lake", str(tmp_path / "none"), "predict", "--model", "cubic-lab"]
     assert main([*argv, "--gate", SHIPPED, str(NI_FILES["h5ebsd"]), "--out", str(out)]) == 0
-    assert f"by gate {SHIPPED}" in capsys.readouterr().out
+    said = capsys.readouterr()
+    assert f"by gate {SHIPPED}" in said.out
+    assert f"note: the gate {SHIPPED}'s card: " in said.err  # its limits, repeated
+    assert "not a gate for real patterns yet" in said.err
     rows = list(csv.DictReader((out / "patterns.csv").open()))
     assert len(rows) == 9
     for row in rows:
@@ -72,3 +75,14 @@ def test_it_gates_the_cubic_model_by_name_with_no_lake(tmp_path, capsys):
         if row["gate_call"] != "m-3m":
             assert row["verdict"] == "uncertain"
     assert not (tmp_path / "none").exists()
+
+
+def test_a_card_s_limits_are_read_and_a_damaged_card_never_blocks_inference(shipped, tmp_path):
+    """The limits ``predict`` repeats come from the card; the cubic model's card states none,
+    and an unreadable card gives none rather than an error."""
+    assert shipped.limits and "uncertain" in shipped.limits
+    assert load_model("cubic-lab").limits is None
+    (tmp_path / "card.json").write_text("{not json")
+    assert stated_limits(tmp_path) is None
+    (tmp_path / "card.json").write_text('{"limits": {"use": "only for tests"}}')
+    assert stated_limits(tmp_path) == "only for tests"

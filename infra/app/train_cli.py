@@ -13,6 +13,7 @@ ids, existing runs, target files) before it starts Ray.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -382,6 +383,16 @@ def _train_mcd(args: argparse.Namespace) -> list[Any]:
     return shown
 
 
+def note_limits(loaded: Any, role: str) -> None:
+    """Repeat on stderr what a model package's card says not to use it for (its limits), so a
+    weak model or gate is never used without the user hearing it."""
+    if loaded is not None and loaded.limits:
+        print(
+            f"ebsdlake predict: note: the {role} {loaded.run_id}'s card: {loaded.limits}",
+            file=sys.stderr,
+        )
+
+
 def predict_handler(args: argparse.Namespace) -> int:
     """``ebsdlake predict RUN FILE...`` or ``predict --model NAME FILE...``: CSV (and a phase
     map for scans) per file, and one summary line per file.
@@ -414,8 +425,11 @@ def predict_handler(args: argparse.Namespace) -> int:
         )
     failures = []
     gate = None if getattr(args, "gate", None) is None else load_model(args.gate)
+    note_limits(gate, "gate")
     if model is not None:
-        predictions = predict_loaded(load_model(model), files, given, gate)
+        loaded = load_model(model)
+        note_limits(loaded, "model")
+        predictions = predict_loaded(loaded, files, given, gate)
     else:
         predictions = iter_predictions(
             args.lake, args.storage_options, args.run, files, given, gate

@@ -27,6 +27,7 @@ from train.patterns.reading import PatternReading
 from train.runs.calibration import DEFAULT_THRESHOLD, Calibration
 from train.runs.run import (
     CALIBRATION_FILE,
+    CARD_FILE,
     CLASSES_FILE,
     CONFIG_FILE,
     MODEL_FILE,
@@ -89,6 +90,9 @@ class LoadedRun:
     calibration
         The run's temperature and threshold (None: uncalibrated, ``T = 1`` and
         :data:`~train.runs.calibration.DEFAULT_THRESHOLD`).
+    limits
+        What a model package's card says it must not be used for (its ``limits`` section's
+        ``use`` line), for ``predict`` to repeat; None when the card states no limits.
     """
 
     run_id: str
@@ -98,6 +102,7 @@ class LoadedRun:
     reading: PatternReading
     model: nn.Module
     calibration: Calibration | None = None
+    limits: str | None = None
 
     @property
     def threshold(self) -> float:
@@ -156,16 +161,7 @@ def load_model(name_or_path: str | Path) -> LoadedRun:
         One line naming the model and the file at fault (no such folder or shipped name, a
         missing or invalid file, weights that do not fit).
     """
-    folder = Path(name_or_path)
-    if not folder.is_dir():
-        shipped = SHIPPED_MODELS / str(name_or_path)
-        if "/" in str(name_or_path) or not shipped.is_dir():
-            names = ", ".join(shipped_model_names()) or "none"
-            raise TrainingError(
-                f"model {str(name_or_path)!r}: no such model folder and no shipped model of that "
-                f"name (shipped: {names})"
-            )
-        folder = shipped
+    folder = model_folder(name_or_path)
     where = f"model {str(folder)!r}"
     config, classes, reading_data = (
         _package_json(folder, name) for name in (CONFIG_FILE, CLASSES_FILE, READING_FILE)
@@ -189,7 +185,38 @@ def load_model(name_or_path: str | Path) -> LoadedRun:
         raise TrainingError(f"{where}: lacks {MODEL_FILE}") from None
     except Exception as exc:  # torch raises many types for a truncated or foreign file
         raise TrainingError(f"{where}: {MODEL_FILE} is unreadable ({one_line(exc)})") from None
-    return _loaded(folder.name, where, config, classes, reading, state, calibration)
+    loaded = _loaded(folder.name, where, config, classes, reading, state, calibration)
+    loaded.limits = stated_limits(folder)
+    return loaded
+
+
+def model_folder(name_or_path: str | Path) -> Path:
+    """The package folder ``name_or_path`` names: a folder, else a shipped package's name; a
+    one-line :class:`TrainingError` listing the shipped names when it is neither."""
+    folder = Path(name_or_path)
+    if folder.is_dir():
+        return folder
+    shipped = SHIPPED_MODELS / str(name_or_path)
+    if "/" in str(name_or_path) or not shipped.is_dir():
+        names = ", ".join(shipped_model_names()) or "none"
+        raise TrainingError(
+            f"model {str(name_or_path)!r}: no such model folder and no shipped model of that "
+            f"name (shipped: {names})"
+        )
+    return shipped
+
+
+def stated_limits(folder: Path) -> str | None:
+    """The ``use`` line of a package card's ``limits`` section (see
+    ``infra.app.card_sections``), None when the card has none or cannot be read: the card is
+    documentation, so a damaged one never blocks inference."""
+    try:
+        card = json.loads((folder / CARD_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    limits = card.get("limits") if isinstance(card, dict) else None
+    use = limits.get("use") if isinstance(limits, dict) else None
+    return str(use) if use else None
 
 
 def shipped_model_names() -> list[str]:
