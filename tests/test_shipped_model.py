@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import pytest
 from real_ni import KIKUCHIPY_DATA, NI_FILES
 
@@ -107,10 +108,10 @@ def test_noise_comes_out_uncertain(shipped):
 
 
 @pytest.fixture(scope="module")
-def mg_share(shipped, tmp_path_factory, ray_two_cpus):
-    """The shipped model on 60 patterns of bundled hexagonal Mg, simulated at the recipe's
-    master settings in a scratch lake through the CLI (on a Ray runtime this module starts and
-    shuts down, so later modules can start their own)."""
+def mg_lake(tmp_path_factory, ray_two_cpus) -> tuple[str, str]:
+    """(lake, material id) of bundled hexagonal Mg, simulated at the recipe's master settings
+    in a scratch lake through the CLI (on a Ray runtime this module starts and shuts down, so
+    later modules can start their own)."""
     from infra.app.recipes import recipe
     from ingest.noncubic import noncubic_cif
     from lake import Lake
@@ -122,8 +123,33 @@ def mg_share(shipped, tmp_path_factory, ray_two_cpus):
     argv += ["--energies", "15:20:5", "--bethe", "4", "8", "50", "--mc-electrons", "20000"]
     assert main([*argv, "--precision", "single", "--device", "cpu", "--quiet"]) == 0
     (mg,) = Lake.open(lake, mode="r").structure_ids()
+    return lake, mg
+
+
+@pytest.fixture(scope="module")
+def mg_share(shipped, mg_lake):
+    """The shipped model on 60 patterns of the Mg lake."""
+    lake, mg = mg_lake
     (share,) = out_of_class_shares(shipped, lake, {}, [mg], 60)
     return share
+
+
+def test_held_out_patterns_can_be_rendered_as_the_model_trained_on_them(shipped, mg_lake):
+    """Diagnostics (``scripts/feature_distance_check.py --degraded``) render simulations with
+    the model's training degradations: the same orientations, but far from the clean render."""
+    from train.runs.held_out import held_out_batches
+    from train.supervised import SupervisedConfig
+
+    lake, mg = mg_lake
+    augment = SupervisedConfig(**shipped.settings).training_augment()
+    assert augment is not None and augment.band_contrast_range is not None
+    ((clean, _, _),) = held_out_batches(shipped, lake, {}, [mg], 8, 50_000)
+    ((degraded, _, _),) = held_out_batches(shipped, lake, {}, [mg], 8, 50_000, augment)
+    assert clean.shape == degraded.shape == (8, 1, 64, 64)
+    r = [
+        float(np.corrcoef(a.ravel(), b.ravel())[0, 1]) for a, b in zip(clean, degraded, strict=True)
+    ]
+    assert max(r) < 0.98 and min(r) > -0.5, r
 
 
 def test_an_out_of_class_phase_is_scored_as_such(mg_share):

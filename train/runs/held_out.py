@@ -7,10 +7,12 @@ with a seed of their own. This is the one place that builds that stream.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import torch
 
+from train.patterns.augment import AugmentConfig
 from train.patterns.sampling import material_plan
 from train.patterns.stream import PatternStream
 from train.runs.inference import LoadedRun
@@ -23,12 +25,14 @@ def held_out_batches(
     material_ids: list[str],
     per_material: int,
     seed_offset: int,
+    augment: AugmentConfig | None = None,
 ) -> Iterator[tuple[torch.Tensor, list, list[str]]]:
     """Yield ``(patterns (B, 1, S, S), true label values, material ids)`` batches holding
     exactly ``per_material`` patterns of each material (the padding of the last batch is cut).
 
     ``seed_offset`` is added to the run's seed, so evaluation and calibration draw other
-    orientations than training and than each other.
+    orientations than training and than each other. ``augment``: render them degraded as in
+    training instead (for diagnostics; evaluation never does).
     """
     settings = loaded.settings
     stream_config = loaded.reading.stream_config(
@@ -38,6 +42,8 @@ def held_out_batches(
         variants=tuple(settings.get("variants") or ("default",)),
         device=str(settings.get("stream_device", "cpu")),
     )
+    if augment is not None:
+        stream_config = dataclasses.replace(stream_config, augment=augment)
     stream = PatternStream(lake_url, storage_options, list(material_ids), stream_config)
     total = len(material_ids) * per_material
     batch = min(stream_config.batch_size, total)
