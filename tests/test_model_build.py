@@ -40,6 +40,48 @@ def systems_package(tmp_path_factory, ray_two_cpus):
     return build_model(systems, str(root / "lake.zarr"), root / "models", report=print)
 
 
+@pytest.fixture(scope="module")
+def outside_package(tmp_path_factory, ray_two_cpus):
+    """The tiny recipe with a scoped label: its cubic crystals keep their disordered space
+    group, synthetic crystals of three other Laue classes are the class ``outside``."""
+    from infra.app.model_build import build_model
+    from infra.app.recipes import PAPER_CLASSES, SYSTEMS_SYNTHETIC
+    from train.targets import scoped_label
+
+    root = tmp_path_factory.mktemp("outside")
+    tiny = recipe("tiny")
+    scoped = tiny.refine(
+        name="tiny-outside", synthetic_per_laue_class=3, synthetic=SYSTEMS_SYNTHETIC,
+        synthetic_groups=(62, 136, 194),
+        training=tiny.training.refine(label=scoped_label("disordered_spacegroup", PAPER_CLASSES)),
+    )  # fmt: skip
+    return build_model(scoped, str(root / "lake.zarr"), root / "models", report=print)
+
+
+def test_a_scoped_label_trains_an_outside_class_that_predict_and_the_gate_read(
+    outside_package, systems_package, nickel_scan_file, tmp_path, capsys
+):
+    """Materials of other Laue classes are trained on as one class, ``outside``: held out and
+    scored like the others, read by predict as a call (p_outside in the CSV), and a gate of
+    such a model accepts m-3m (the outside class has no Laue class of its own)."""
+    import csv
+
+    card = json.loads((outside_package / "card.json").read_text())
+    assert card["label"] == "disordered_spacegroup_number@221,223,225,227,229"
+    assert card["classes"][-1] == "outside" and card["symbols"][-1] == "outside"
+    assert set(card["classes"][:-1]) <= {225, 227, 229}
+    held_out = card["training"]["test_ids"]
+    assert any(m.startswith("syn-") for m in held_out)  # outside materials are held out too
+    assert "outside" in card["accuracy"]["per_class"]
+    out = tmp_path / "p"
+    argv = ["predict", "--model", str(outside_package), "--gate", str(systems_package)]
+    assert main([*argv, nickel_scan_file, "--out", str(out)]) == 0
+    rows = list(csv.DictReader((out / "patterns.csv").open()))
+    assert len(rows) == 9 and all(0.0 <= float(r["p_outside"]) <= 1.0 for r in rows)
+    assert {r["symbol"] for r in rows} <= {"Fm-3m", "Fd-3m", "Im-3m", "outside"}
+    assert "outside the classes by gate systems-tiny" in capsys.readouterr().out
+
+
 def test_tiny_recipe_builds_a_package_that_predicts(tmp_path, tiny_package, nickel_scan_file):
     package = tiny_package
     card = json.loads((package / "card.json").read_text())
@@ -97,7 +139,7 @@ def test_recipes_scale_and_name_errors():
         "mmm"
     ] == list(range(16, 75))
     with pytest.raises(
-        ValueError, match="recipe 'nope': unknown; known: cubic-cpu, cubic-lab, systems-lab, tiny"
+        ValueError, match="recipe 'nope': unknown; known: cubic-cpu, cubic-lab, systems-lab, cubic-lab-outside, tiny"
     ):
         recipe("nope")
 

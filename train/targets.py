@@ -9,6 +9,7 @@ the other targets. Each target name maps to one flat structure attribute of the 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 from train.errors import TrainingError
 
@@ -26,6 +27,35 @@ LABEL_TARGETS: dict[str, str] = {
 
 DEFAULT_TARGET = "disordered_spacegroup"
 
+OUTSIDE = "outside"
+"""The one class of a scoped label that holds every value outside its scope."""
+SCOPE_MARK = "@"
+"""Separates a label from its scope: ``disordered_spacegroup_number@221,223,225,227,229``."""
+
+
+def scoped_label(target: str, scope: Sequence) -> str:
+    """``target``'s attribute restricted to the values ``scope``; every other value becomes the
+    class :data:`OUTSIDE`. A model trained on it can answer "none of these" for a phase of
+    another symmetry, which a model of the scope's classes alone cannot."""
+    values = [str(v) for v in scope]
+    if len(values) < 1 or any(not v or "," in v or v == OUTSIDE for v in values):
+        raise TrainingError(f"label scope {list(scope)!r}: need one or more values, no commas")
+    return f"{label_attribute(target)}{SCOPE_MARK}{','.join(values)}"
+
+
+def label_scope(label: str) -> tuple[str, tuple | None]:
+    """``(attribute, scope)`` of a label key: the scope's values (numbers as ints) when it is
+    scoped (:func:`scoped_label`), else None."""
+    attribute, mark, values = str(label).partition(SCOPE_MARK)
+    if not mark:
+        return attribute, None
+    return attribute, tuple(int(v) if v.lstrip("-").isdigit() else v for v in values.split(","))
+
+
+def scoped_value(value: object, scope: tuple | None) -> object:
+    """A label value as a scoped label reads it: itself inside ``scope``, else OUTSIDE."""
+    return value if scope is None or value in scope else OUTSIDE
+
 
 def label_attribute(target: str) -> str:
     """Return the structure attribute key for a label target.
@@ -39,8 +69,11 @@ def label_attribute(target: str) -> str:
     Returns
     -------
     str
-        The attribute key the stream reads labels from.
+        The attribute key the stream reads labels from (with its scope, for a scoped label).
     """
+    if SCOPE_MARK in str(target):
+        stem, _, values = str(target).partition(SCOPE_MARK)
+        return scoped_label(label_attribute(stem), values.split(","))
     if target in LABEL_TARGETS:
         return LABEL_TARGETS[target]
     if target in LABEL_TARGETS.values():

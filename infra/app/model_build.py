@@ -100,11 +100,12 @@ def build_model(
 
 def _ingest(recipe: Recipe, lake_url: str, options: dict, report) -> list[str]:
     """Ingest the recipe's structures; return the ids whose label is one of its classes (all
-    of them when the recipe keeps every class)."""
+    of them when the recipe keeps every class; with a scoped label, whose every other value
+    reads ``outside``, that class too)."""
     from ingest.writer import IngestReport, ingest
     from lake import Lake
     from train.patterns.materials import material_labels
-    from train.targets import label_attribute
+    from train.targets import OUTSIDE, label_attribute
 
     lake = Lake.open(lake_url, storage_options=options, mode="r+")
     outcome = IngestReport()
@@ -115,7 +116,8 @@ def _ingest(recipe: Recipe, lake_url: str, options: dict, report) -> list[str]:
     if recipe.classes is None:
         return ids
     labels = material_labels(lake, ids, label_attribute(recipe.training.label))
-    return [m for m, label in zip(ids, labels, strict=True) if label in recipe.classes]
+    kept = {*recipe.classes, OUTSIDE}
+    return [m for m, label in zip(ids, labels, strict=True) if label in kept]
 
 
 def _sources(recipe: Recipe, outcome):
@@ -335,7 +337,8 @@ def _add_build_record(
         "## Outside the classes",
         "",
         "Share called uncertain (higher is better): simulated non-cubic phases never trained on,",
-        "and Poisson noise frames.",
+        "and Poisson noise frames. A model with an `outside` class also flags a phase by calling",
+        "it `outside` (in the confident calls).",
         "",
         *markdown_table(("source", "patterns", "uncertain", "confident calls"), outside),
         "",

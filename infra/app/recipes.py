@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from ingest.synthetic import SyntheticParams
 from simulate.settings import SimulationSettings
 from train.supervised import SupervisedConfig
+from train.targets import scoped_label
 
 PAPER_CLASSES = (221, 223, 225, 227, 229)
 """The paper's disordered space groups: Pm-3m, Pm-3n, Fm-3m, Fd-3m, Im-3m. Ia-3d (230) has no
@@ -229,6 +230,21 @@ RECIPES: dict[str, Recipe] = {
         calibration_patterns=40,
         out_of_class=(),
         seed=3,
+    ),
+    "cubic-lab-outside": Recipe(
+        name="cubic-lab-outside",
+        description="cubic-lab with a sixth class, 'outside', trained on synthetic crystals of "
+        "the ten other Laue classes: a phase of another symmetry can be called so",
+        synthetic_per_laue_class=8,
+        synthetic=SYSTEMS_SYNTHETIC,
+        synthetic_groups=tuple(range(1, 207)),
+        groups_per_laue_class=8,
+        simulation=CPU_SIMULATION,
+        training=CPU_TRAINING.refine(
+            label=scoped_label("disordered_spacegroup", PAPER_CLASSES),
+            epochs=40, pc=LAB_PC, pc_range=LAB_PC_RANGE, degrade="lab-falloff",
+        ),  # fmt: skip
+        seed=1,
     ),
     "tiny": Recipe(
         name="tiny",

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from train.config_section import PAPER_HOLDOUT_FRACTION
+from train.errors import TrainingError
 from train.mcd import MCDConfig
 from train.patterns.detector import PC_CONVENTIONS
 from train.run_config import DEGRADATIONS
 from train.supervised import SupervisedConfig
-from train.targets import LABEL_TARGETS
+from train.targets import LABEL_TARGETS, label_attribute
 
 SUPERVISED, MCD = SupervisedConfig(), MCDConfig()
 """The built-in (paper) settings the CLI's defaults are read from."""
@@ -54,6 +55,16 @@ def _target_name(label: str | None) -> str | None:
     """A label target name for ``label`` (config files may give the attribute key)."""
     names = {attribute: name for name, attribute in LABEL_TARGETS.items()}
     return names.get(label, label) if label is not None else None
+
+
+def label_choice(text: str) -> str:
+    """``--label``: a target name, optionally scoped (``NAME@V,V...``); argparse's one-line
+    error otherwise."""
+    try:
+        label_attribute(text)
+    except TrainingError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _pc_range(values: list[float] | None) -> tuple | None:
@@ -96,8 +107,6 @@ def _run_settings(args: argparse.Namespace, mcd: bool) -> dict[str, Any]:
     if mcd:
         settings["top_n"] = args.top_n
         if getattr(args, "lr_schedule", None):
-            from train.errors import TrainingError
-
             raise TrainingError("--lr-schedule: only supervised runs have a schedule (not --mcd)")
     else:
         for key in ("momentum", "lr_step_epochs", "lr_gamma"):
@@ -108,7 +117,6 @@ def _run_settings(args: argparse.Namespace, mcd: bool) -> dict[str, Any]:
 
 def _at_least_one(option: str, value: int | None) -> None:
     """Raise :class:`TrainingError` naming ``option`` when ``value`` is below 1."""
-    from train.errors import TrainingError
 
     if value is not None and value < 1:
         raise TrainingError(f"{option} {value}: must be >= 1")
@@ -141,8 +149,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train a space-group classifier (supervised k-fold protocol or MCD) on Ray Train",
     )
     train.add_argument(
-        "--label", default=None, choices=sorted(LABEL_TARGETS),
-        help="what the network learns ([train] label; paper: spacegroup)",
+        "--label", default=None, type=label_choice, metavar="TARGET[@V,V...]",
+        help=f"what the network learns: {', '.join(sorted(LABEL_TARGETS))} ([train] label; "
+        "paper: spacegroup); TARGET@V,V...: those values, and one class 'outside' for every "
+        "other material (e.g. disordered_spacegroup@221,223,225,227,229)",
     )  # fmt: skip
     train.add_argument(
         "--folds", type=int, default=None, help="CV folds ([train] folds, paper 5; 1: none)"
@@ -339,7 +349,6 @@ def _train_supervised(args: argparse.Namespace) -> list[Any]:
 def _train_mcd(args: argparse.Namespace) -> list[Any]:
     """``ebsdlake train --mcd``: K MCD runs on the lake's materials and the target files."""
     from infra.app.train_progress import result_table
-    from train.errors import TrainingError
     from train.mcd import MCDConfig
     from train.patterns.experimental import TargetSpec
     from train.patterns.materials import check_classes, check_materials, trainable_materials
@@ -400,7 +409,6 @@ def predict_handler(args: argparse.Namespace) -> int:
     Each file's results are written as soon as it is predicted; a file that cannot be read is
     reported (one line at the end, exit code 2) without losing the others' results.
     """
-    from train.errors import TrainingError
     from train.patterns.scan_geometry import GivenGeometry
     from train.runs.inference import load_model
     from train.runs.predict import (

@@ -23,11 +23,16 @@ class MaterialError(PatternError):
 
 
 def material_labels(lake: Any, material_ids: Sequence[str], label_key: str) -> list:
-    """Label value of each material (structure attribute ``label_key``), in order."""
+    """Label value of each material (structure attribute ``label_key``), in order; for a scoped
+    key (``train.targets.scoped_label``) a value outside the scope reads ``"outside"``."""
+    from train.targets import label_scope, scoped_value
+
+    attribute, scope = label_scope(label_key)
     try:
-        return [lake.structure_record(mid).label(label_key) for mid in material_ids]
+        values = [lake.structure_record(mid).label(attribute) for mid in material_ids]
     except MissingLabelError as exc:
         raise MaterialError(str(exc)) from None
+    return [scoped_value(v, scope) for v in values]
 
 
 def available_variants(lake: Any, material_id: str, variants: Sequence[str]) -> list[str]:

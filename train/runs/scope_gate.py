@@ -55,8 +55,12 @@ class GateResult:
 
 def laue_classes_of(label: str, classes: list) -> set[str]:
     """The Laue classes a model's label values belong to (space groups, point groups, Laue
-    classes or crystal systems); a label with no Laue class (Bravais lattice) is refused."""
-    stem = str(label).removeprefix("disordered_")
+    classes or crystal systems; a scoped label's ``outside`` class has none); a label with no
+    Laue class (Bravais lattice) is refused."""
+    from train.targets import OUTSIDE, label_scope
+
+    stem = label_scope(label)[0].removeprefix("disordered_")
+    classes = [value for value in classes if value != OUTSIDE]
     if "spacegroup" in stem:
         return {laue_class_of_space_group(int(value)) for value in classes}
     if stem == "point_group":
