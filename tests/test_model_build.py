@@ -139,7 +139,8 @@ def test_recipes_scale_and_name_errors():
         "mmm"
     ] == list(range(16, 75))
     with pytest.raises(
-        ValueError, match="recipe 'nope': unknown; known: cubic-cpu, cubic-lab, systems-lab, cubic-lab-outside, tiny"
+        ValueError,
+        match="recipe 'nope': unknown; known: cubic-cpu, cubic-lab, systems-lab, cubic-lab-outside, tiny",
     ):
         recipe("nope")
 

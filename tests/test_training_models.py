@@ -6,9 +6,12 @@ import pytest
 import torch
 from torchvision.models import resnet18
 
+from lake import Lake
 from train.errors import TrainingError
 from train.models import build_backbone, build_classifier, build_mcd_networks
 from train.targets import label_attribute
+
+pytest_plugins = ("training_fixtures",)
 
 
 def test_classifier_takes_one_channel_and_gives_one_logit_per_class():
@@ -54,3 +57,26 @@ def test_label_targets_map_to_structure_attributes():
     assert label_attribute("bravais_lattice") == "bravais_lattice"
     with pytest.raises(TrainingError, match="unknown"):
         label_attribute("colour")
+
+
+def test_a_scoped_label_keeps_its_values_and_reads_every_other_one_as_outside(training_lake):
+    from train.patterns.materials import material_labels
+    from train.targets import OUTSIDE, class_symbol, label_scope, scoped_label, scoped_value
+
+    label = label_attribute("disordered_spacegroup@225,229")
+    assert label == "disordered_spacegroup_number@225,229"
+    assert label_scope(label) == ("disordered_spacegroup_number", (225, 229))
+    assert label_scope("disordered_laue_class@m-3m,m-3") == (
+        "disordered_laue_class",
+        ("m-3m", "m-3"),
+    )
+    assert label_scope("spacegroup_number") == ("spacegroup_number", None)
+    assert [scoped_value(v, (225, 229)) for v in (225, 227)] == [225, OUTSIDE]
+    assert class_symbol(label, 225) == "Fm-3m" and class_symbol(label, OUTSIDE) == "outside"
+    lake = Lake.open(training_lake.url, storage_options=training_lake.storage_options)
+    ids = ["t-cu", "t-si", "t-fe"]  # Fm-3m, Fd-3m, Im-3m
+    assert material_labels(lake, ids, label) == [225, OUTSIDE, 229]
+    with pytest.raises(TrainingError, match="label scope"):
+        scoped_label("spacegroup", ["225", OUTSIDE])
+    with pytest.raises(TrainingError, match="label target 'colour'"):
+        label_attribute("colour@1,2")
