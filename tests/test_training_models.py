@@ -78,5 +78,7 @@ def test_a_scoped_label_keeps_its_values_and_reads_every_other_one_as_outside(tr
     assert material_labels(lake, ids, label) == [225, OUTSIDE, 229]
     with pytest.raises(TrainingError, match="label scope"):
         scoped_label("spacegroup", ["225", OUTSIDE])
+    with pytest.raises(TrainingError, match="spacegroup_number values are numbers"):
+        label_attribute("spacegroup@Fm-3m")
     with pytest.raises(TrainingError, match="label target 'colour'"):
         label_attribute("colour@1,2")

@@ -40,16 +40,23 @@ def scoped_label(target: str, scope: Sequence) -> str:
     values = [str(v) for v in scope]
     if len(values) < 1 or any(not v or "," in v or v == OUTSIDE for v in values):
         raise TrainingError(f"label scope {list(scope)!r}: need one or more values, no commas")
-    return f"{label_attribute(target)}{SCOPE_MARK}{','.join(values)}"
+    label = f"{label_attribute(target)}{SCOPE_MARK}{','.join(values)}"
+    label_scope(label)  # a numbered attribute takes numbers
+    return label
 
 
 def label_scope(label: str) -> tuple[str, tuple | None]:
-    """``(attribute, scope)`` of a label key: the scope's values (numbers as ints) when it is
-    scoped (:func:`scoped_label`), else None."""
+    """``(attribute, scope)`` of a label key: the scope's values when it is scoped
+    (:func:`scoped_label`; ints for a numbered attribute such as a space-group number, else
+    text: Laue class ``-1`` stays ``"-1"``), else None."""
     attribute, mark, values = str(label).partition(SCOPE_MARK)
     if not mark:
         return attribute, None
-    return attribute, tuple(int(v) if v.lstrip("-").isdigit() else v for v in values.split(","))
+    kind = int if attribute.endswith("_number") else str
+    try:
+        return attribute, tuple(kind(v) for v in values.split(","))
+    except ValueError:
+        raise TrainingError(f"label {label!r}: {attribute} values are numbers") from None
 
 
 def scoped_value(value: object, scope: tuple | None) -> object:

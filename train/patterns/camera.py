@@ -97,9 +97,9 @@ def as_recorded(
     Each pattern is standardised and scaled to ``1 + c * z / 3`` (bands within +-``c`` of a
     flat background, ``c`` drawn uniformly from ``band_contrast``), multiplied by a residual
     background (:func:`residual_background`) and, when ``fixed_pattern_amplitude`` > 0, by a
-    fixed-pattern texture (:func:`fixed_pattern`, grains up to ``fixed_pattern_grain_px``), and Poisson-sampled at a mean of ``dose``
-    electrons per pixel (drawn log-uniformly from ``dose_e_per_px``). CPU generator; the result
-    is on the patterns' device.
+    fixed-pattern texture (:func:`fixed_pattern`, grains up to ``fixed_pattern_grain_px``),
+    and Poisson-sampled at a mean of ``dose`` electrons per pixel (drawn log-uniformly from
+    ``dose_e_per_px``). CPU generator; the result is on the patterns' device.
 
     ``falloff_tan`` = (contrast, intensity) scales, with each pattern's centre ``pcs``: the
     band contrast falls as :func:`lorentzian` of the angle from the centre at the first scale
