@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         "energy": lambda _f, logits: energy(logits),
     }
     print(
-        f"model {args.model}{', degraded simulations' if args.degraded else ''}; share flagged as outside, threshold at held-out quantile q"
+        f"model {args.model}{', degraded simulations' if args.degraded else ''}; share "
+        "flagged as outside, threshold at held-out quantile q"
     )
     for score_name, score in scores.items():
         reference = score(held_f, held_l)

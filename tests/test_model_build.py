@@ -140,7 +140,8 @@ def test_recipes_scale_and_name_errors():
     ] == list(range(16, 75))
     with pytest.raises(
         ValueError,
-        match="recipe 'nope': unknown; known: cubic-cpu, cubic-lab, systems-lab, cubic-lab-outside, tiny",
+        match="recipe 'nope': unknown; known: cubic-cpu, cubic-lab, systems-lab, "
+        "cubic-lab-outside, tiny",
     ):
         recipe("nope")
 

@@ -290,10 +290,11 @@ without; the recorded static background is 0.83, 0.76, 0.68, 0.58, 0.52, 0.32 of
 
 CAMERA_DEGRADATIONS: dict[str, Any] = {**FALLOFF_DEGRADATIONS, "fixed_pattern_grain_px": 1.2}
 """``lab-falloff`` with a grainy camera texture instead of a white one: each pattern's gain
-texture is blurred by a sigma drawn in 0-1.2 px (lag-1 autocorrelation 0 to 0.85). The Ni scan's recorded background, over its own
-2 px blur, is 2.2 % rms with lag-1 autocorrelation 0.52 (sigma ~0.6 px); at 1 % rms such a
-texture made the shipped model uncertain on all nine flat-fielded real patterns where white
-texture left its Fm-3m calls (``scripts/texture_tolerance.py``, docs/RESULTS.md)."""
+texture is blurred by a sigma drawn in 0-1.2 px (lag-1 autocorrelation 0 to 0.85). The Ni
+scan's recorded background, over its own 2 px blur, is 2.2 % rms with lag-1 autocorrelation
+0.52 (sigma ~0.6 px); at 1 % rms such a texture made the shipped model uncertain on all nine
+flat-fielded real patterns where white texture left its Fm-3m calls
+(``scripts/texture_tolerance.py``, docs/RESULTS.md)."""
 
 FAINT_DEGRADATIONS: dict[str, Any] = {
     **CAMERA_DEGRADATIONS,

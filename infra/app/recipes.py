@@ -242,7 +242,10 @@ RECIPES: dict[str, Recipe] = {
         simulation=CPU_SIMULATION,
         training=CPU_TRAINING.refine(
             label=scoped_label("disordered_spacegroup", PAPER_CLASSES),
-            epochs=40, pc=LAB_PC, pc_range=LAB_PC_RANGE, degrade="lab-falloff",
+            epochs=40,
+            pc=LAB_PC,
+            pc_range=LAB_PC_RANGE,
+            degrade="lab-falloff",
         ),  # fmt: skip
         seed=1,
     ),
