@@ -296,21 +296,11 @@ scan's recorded background, over its own 2 px blur, is 2.2 % rms with lag-1 auto
 flat-fielded real patterns where white texture left its Fm-3m calls
 (``scripts/texture_tolerance.py``, docs/RESULTS.md)."""
 
-FAINT_DEGRADATIONS: dict[str, Any] = {
-    **CAMERA_DEGRADATIONS,
-    "band_contrast_range": (0.05, 0.4),
-    "camera_dose_range": (20.0, 3000.0),
-}
-"""``lab-camera`` shifted to fainter patterns: bands of 5-40 % at 20-3000 e/px. Under
-``lab-camera`` a quarter of the training patterns correlate below 0.55 with their clean
-simulation (high-passed; median 0.70), while the real Ni patterns sit at 0.39-0.53."""
-
 DEGRADATIONS: dict[str, dict[str, Any]] = {
     "lab": LAB_DEGRADATIONS,
     "lab-dim": DIM_DEGRADATIONS,
     "lab-falloff": FALLOFF_DEGRADATIONS,
     "lab-camera": CAMERA_DEGRADATIONS,
-    "lab-faint": FAINT_DEGRADATIONS,
 }
 """Named degradation sets for ``SupervisedConfig.degrade`` (``True`` is ``"lab"``)."""
 
