@@ -235,10 +235,10 @@ RECIPES: dict[str, Recipe] = {
         name="cubic-lab-outside",
         description="cubic-lab with a sixth class, 'outside', trained on synthetic crystals of "
         "the ten other Laue classes: a phase of another symmetry can be called so",
-        synthetic_per_laue_class=8,
+        synthetic_per_laue_class=3,
         synthetic=SYSTEMS_SYNTHETIC,
         synthetic_groups=tuple(range(1, 207)),
-        groups_per_laue_class=8,
+        groups_per_laue_class=3,
         simulation=CPU_SIMULATION,
         training=CPU_TRAINING.refine(
             label=scoped_label("disordered_spacegroup", PAPER_CLASSES),
