@@ -185,6 +185,20 @@ other), two elements drawn from the wide pool (Z 13-82): Ia-3d, whose smallest o
 sites, yields none. The first build allowed 24 atoms: the trigonal and hexagonal cells near that
 size took up to 5 min per master and 3/4 of the simulation time."""
 
+CUBIC_LAB = Recipe(
+    name="cubic-lab",
+    description="cubic-cpu trained for lab microscopes: wide fields of view (PCz "
+    "0.45-0.8), pattern centres across the screen, camera degradations down to the "
+    "signal-to-noise of real binned patterns, weaker and noisier away from the centre",
+    simulation=CPU_SIMULATION,
+    training=CPU_TRAINING.refine(
+        epochs=40, pc=LAB_PC, pc_range=LAB_PC_RANGE, degrade="lab-falloff"
+    ),
+    seed=1,
+)
+"""The shipped cubic model's recipe (``train/shipped_models/cubic-lab``)."""
+
+
 RECIPES: dict[str, Recipe] = {
     "cubic-cpu": Recipe(
         name="cubic-cpu",
@@ -194,17 +208,7 @@ RECIPES: dict[str, Recipe] = {
         training=CPU_TRAINING,
         seed=1,
     ),
-    "cubic-lab": Recipe(
-        name="cubic-lab",
-        description="cubic-cpu trained for lab microscopes: wide fields of view (PCz "
-        "0.45-0.8), pattern centres across the screen, camera degradations down to the "
-        "signal-to-noise of real binned patterns, weaker and noisier away from the centre",
-        simulation=CPU_SIMULATION,
-        training=CPU_TRAINING.refine(
-            epochs=40, pc=LAB_PC, pc_range=LAB_PC_RANGE, degrade="lab-falloff"
-        ),
-        seed=1,
-    ),
+    "cubic-lab": CUBIC_LAB,
     "systems-lab": Recipe(
         name="systems-lab",
         description="Laue class (11, disordered label) of any crystal: ~48 synthetic crystals "
@@ -231,7 +235,7 @@ RECIPES: dict[str, Recipe] = {
         out_of_class=(),
         seed=3,
     ),
-    "cubic-lab-outside": Recipe(
+    "cubic-lab-outside": CUBIC_LAB.refine(
         name="cubic-lab-outside",
         description="cubic-lab with a sixth class, 'outside', trained on synthetic crystals of "
         "the ten other Laue classes: a phase of another symmetry can be called so",
@@ -239,15 +243,9 @@ RECIPES: dict[str, Recipe] = {
         synthetic=SYSTEMS_SYNTHETIC,
         synthetic_groups=tuple(range(1, 207)),
         groups_per_laue_class=3,
-        simulation=CPU_SIMULATION,
-        training=CPU_TRAINING.refine(
-            label=scoped_label("disordered_spacegroup", PAPER_CLASSES),
-            epochs=40,
-            pc=LAB_PC,
-            pc_range=LAB_PC_RANGE,
-            degrade="lab-falloff",
-        ),  # fmt: skip
-        seed=1,
+        training=CUBIC_LAB.training.refine(
+            label=scoped_label("disordered_spacegroup", PAPER_CLASSES)
+        ),
     ),
     "tiny": Recipe(
         name="tiny",
