@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from infra.app.model_cli import calibrate_handler, export_handler, ls_handler
-from infra.app.train_cli import predict_handler
+from infra.app.predict_cli import predict_handler
 from train.errors import TrainingError
 from train.runs.calibration import (
     MIN_IMAGE_QUALITY,

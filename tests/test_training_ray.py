@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from infra.app.evaluate_cli import evaluate_handler
-from infra.app.train_cli import predict_handler
+from infra.app.predict_cli import predict_handler
 from train.errors import TrainingError
 from train.patterns.rendered_scan import render_scan
 from train.runs.evaluate import evaluate_run, training_curve_png

@@ -12,6 +12,24 @@ import functools
 from collections.abc import Sequence
 
 from train.errors import TrainingError
+from train.patterns.label_scope import (
+    OUTSIDE,
+    SCOPE_MARK,
+    LabelScopeError,
+    label_scope,
+    scoped_value,
+)
+
+__all__ = [
+    "DEFAULT_TARGET",
+    "LABEL_TARGETS",
+    "OUTSIDE",
+    "class_symbol",
+    "label_attribute",
+    "label_scope",
+    "scoped_label",
+    "scoped_value",
+]
 
 #: Target name (CLI ``--label``) -> flat structure attribute key in the lake.
 LABEL_TARGETS: dict[str, str] = {
@@ -27,41 +45,21 @@ LABEL_TARGETS: dict[str, str] = {
 
 DEFAULT_TARGET = "disordered_spacegroup"
 
-OUTSIDE = "outside"
-"""The one class of a scoped label that holds every value outside its scope."""
-SCOPE_MARK = "@"
-"""Separates a label from its scope: ``disordered_spacegroup_number@221,223,225,227,229``."""
-
 
 def scoped_label(target: str, scope: Sequence) -> str:
     """``target``'s attribute restricted to the values ``scope``; every other value becomes the
-    class :data:`OUTSIDE`. A model trained on it can answer "none of these" for a phase of
-    another symmetry, which a model of the scope's classes alone cannot."""
+    class :data:`~train.patterns.label_scope.OUTSIDE`. A model trained on it can answer "none
+    of these" for a phase of another symmetry, which a model of the scope's classes alone
+    cannot."""
     values = [str(v) for v in scope]
     if len(values) < 1 or any(not v or "," in v or v == OUTSIDE for v in values):
         raise TrainingError(f"label scope {list(scope)!r}: need one or more values, no commas")
     label = f"{label_attribute(target)}{SCOPE_MARK}{','.join(values)}"
-    label_scope(label)  # a numbered attribute takes numbers
-    return label
-
-
-def label_scope(label: str) -> tuple[str, tuple | None]:
-    """``(attribute, scope)`` of a label key: the scope's values when it is scoped
-    (:func:`scoped_label`; ints for a numbered attribute such as a space-group number, else
-    text: Laue class ``-1`` stays ``"-1"``), else None."""
-    attribute, mark, values = str(label).partition(SCOPE_MARK)
-    if not mark:
-        return attribute, None
-    kind = int if attribute.endswith("_number") else str
     try:
-        return attribute, tuple(kind(v) for v in values.split(","))
-    except ValueError:
-        raise TrainingError(f"label {label!r}: {attribute} values are numbers") from None
-
-
-def scoped_value(value: object, scope: tuple | None) -> object:
-    """A label value as a scoped label reads it: itself inside ``scope``, else OUTSIDE."""
-    return value if scope is None or value in scope else OUTSIDE
+        label_scope(label)  # a numbered attribute takes numbers
+    except LabelScopeError as exc:
+        raise TrainingError(str(exc)) from None
+    return label
 
 
 def label_attribute(target: str) -> str:

@@ -2,8 +2,9 @@
 
 ``register(subparsers)`` is called by ``infra.app.cli``; handlers return an exit code and raise
 ``TrainingError`` (a ValueError) for user errors, which infra prints as one line.
-``bench science`` lives in ``infra.app.bench_cli``, ``runs ls|rm`` in ``infra.app.runs_cli``,
-``evaluate`` in ``infra.app.evaluate_cli``.
+``predict``'s handler lives in ``infra.app.predict_cli``, ``bench science`` in
+``infra.app.bench_cli``, ``runs ls|rm`` in ``infra.app.runs_cli``, ``evaluate`` in
+``infra.app.evaluate_cli``.
 
 ``train`` takes each setting from its flag, else the ``[train]`` key of the configuration, else
 the built-in (paper) default, and checks everything it can (settings, lake, materials, held-out
@@ -13,10 +14,10 @@ ids, existing runs, target files) before it starts Ray.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
+from infra.app.predict_cli import predict_handler
 from train.config_section import PAPER_HOLDOUT_FRACTION
 from train.errors import TrainingError
 from train.mcd import MCDConfig
@@ -390,71 +391,3 @@ def _train_mcd(args: argparse.Namespace) -> list[Any]:
         vote = ensemble_vote(args.lake, args.storage_options, [r.run_id for r in results])
         shown.append(result_table(f"train --mcd: ensemble vote of {len(results)} runs", vote))
     return shown
-
-
-def note_limits(loaded: Any, role: str) -> None:
-    """Repeat on stderr what a model package's card says not to use it for (its limits), so a
-    weak model or gate is never used without the user hearing it."""
-    if loaded is not None and loaded.limits:
-        print(
-            f"ebsdlake predict: note: the {role} {loaded.run_id}'s card: {loaded.limits}",
-            file=sys.stderr,
-        )
-
-
-def predict_handler(args: argparse.Namespace) -> int:
-    """``ebsdlake predict RUN FILE...`` or ``predict --model NAME FILE...``: CSV (and a phase
-    map for scans) per file, and one summary line per file.
-
-    Each file's results are written as soon as it is predicted; a file that cannot be read is
-    reported (one line at the end, exit code 2) without losing the others' results.
-    """
-    from train.patterns.scan_geometry import GivenGeometry
-    from train.runs.inference import load_model
-    from train.runs.predict import (
-        Prediction,
-        check_inputs,
-        iter_predictions,
-        predict_loaded,
-        summary_line,
-        write_prediction,
-    )
-
-    model, files = getattr(args, "model", None), list(args.files)
-    if model is not None and args.run is not None:
-        files.insert(0, args.run)  # with --model every positional argument is a file
-    if model is None and args.run is None:
-        raise TrainingError("predict: give a RUN id or --model NAME before the files")
-    check_inputs(files, args.out)
-    given = None
-    if getattr(args, "pc", None) is not None:
-        given = GivenGeometry(
-            tuple(args.pc), args.pc_convention, args.detector_tilt, args.sample_tilt
-        )
-    failures = []
-    gate = None if getattr(args, "gate", None) is None else load_model(args.gate)
-    note_limits(gate, "gate")
-    if model is not None:
-        loaded = load_model(model)
-        note_limits(loaded, "model")
-        predictions = predict_loaded(loaded, files, given, gate)
-    else:
-        predictions = iter_predictions(
-            args.lake, args.storage_options, args.run, files, given, gate
-        )
-    for prediction in predictions:
-        if not isinstance(prediction, Prediction):
-            failures.append(str(prediction))
-            continue
-        written = write_prediction(prediction, args.out)
-        print(
-            f"{summary_line(prediction)}; {prediction.geometry_note}; "
-            f"wrote {', '.join(str(p) for p in written)}"
-        )
-    if failures:
-        done = len(files) - len(failures)
-        raise TrainingError(
-            f"{len(failures)} of {len(files)} inputs not predicted"
-            f"{f' (the other {done} are written)' if done else ''}: {'; '.join(failures)}"
-        )
-    return 0

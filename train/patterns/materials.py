@@ -15,6 +15,7 @@ import numpy as np
 
 from lake import MissingLabelError
 from train.patterns.errors import PatternError
+from train.patterns.label_scope import label_scope, scoped_value
 from train.patterns.sampling import grouped_folds
 
 
@@ -25,8 +26,6 @@ class MaterialError(PatternError):
 def material_labels(lake: Any, material_ids: Sequence[str], label_key: str) -> list:
     """Label value of each material (structure attribute ``label_key``), in order; for a scoped
     key (``train.targets.scoped_label``) a value outside the scope reads ``"outside"``."""
-    from train.targets import label_scope, scoped_value
-
     attribute, scope = label_scope(label_key)
     try:
         values = [lake.structure_record(mid).label(attribute) for mid in material_ids]
