@@ -99,12 +99,9 @@ def kikuchipy_ni_files() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from train.patterns.experimental import read_patterns
-    from train.patterns.network_input import network_input
-    from train.patterns.scan_geometry import read_scan_geometry
-    from train.patterns.static_background import with_static_background
     from train.runs.held_out import held_out_batches
     from train.runs.inference import load_model, model_folder
+    from train.runs.predict import read_as_trained
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lake", required=True)
@@ -151,10 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     for material in outside:
         sets[material] = simulated([material], 100, 42_000)[:2]
     for name, path in kikuchipy_ni_files().items():
-        pattern_set = read_patterns(path)
-        geometry = read_scan_geometry(path, tuple(pattern_set.patterns.shape[-2:]))
-        geometry = with_static_background(geometry, pattern_set.patterns)
-        prepared = network_input(pattern_set.patterns, geometry, loaded.reading)
+        prepared = read_as_trained(loaded, path)[2]  # as ``predict`` reads the file
         sets[f"real Ni {name}"] = features_and_logits(net, prepared)
 
     mahalanobis = MahalanobisFit.fit(train_f, train_y)
@@ -169,13 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         "flagged as outside, threshold at held-out quantile q"
     )
     for score_name, score in scores.items():
-        reference = score(held_f, held_l)
+        scored = {name: score(f, logits) for name, (f, logits) in sets.items()}
+        reference = scored["held-out (in class)"]
         for q in QUANTILES:
             cut = np.quantile(reference, q)
-            shares = ", ".join(
-                f"{name} {np.mean(score(f, logits) > cut):.2f}"
-                for name, (f, logits) in sets.items()
-            )
+            shares = ", ".join(f"{name} {np.mean(s > cut):.2f}" for name, s in scored.items())
             print(f"{score_name}, q {q:.2f}: {shares}")
     return 0
 

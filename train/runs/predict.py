@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from train.errors import TrainingError
 from train.patterns.errors import PatternError
-from train.patterns.experimental import image_quality, read_patterns
+from train.patterns.experimental import PatternSet, image_quality, read_patterns
 from train.patterns.network_input import network_input
-from train.patterns.scan_geometry import GivenGeometry, read_scan_geometry
+from train.patterns.scan_geometry import GivenGeometry, ScanGeometry, read_scan_geometry
 from train.patterns.static_background import with_static_background
 from train.runs.inference import LoadedRun, load_run
 from train.runs.prediction_outputs import (
@@ -40,6 +41,7 @@ __all__ = [
     "predict_file",
     "predict_files",
     "predict_loaded",
+    "read_as_trained",
     "predictions_csv",
     "summary_line",
     "write_prediction",
@@ -62,12 +64,7 @@ def predict_file(
     used; ``Prediction.quality`` holds each raw pattern's image quality. With a ``gate`` (a
     Laue-class model), patterns it puts outside the run's classes come out uncertain.
     """
-    pattern_set = read_patterns(path)
-    shape = tuple(pattern_set.patterns.shape[-2:])
-    recorded = read_scan_geometry(path, shape)
-    used = recorded if given is None else given.for_shape(shape, recorded.static_background)
-    used = with_static_background(used, pattern_set.patterns)
-    prepared = network_input(pattern_set.patterns, used, loaded.reading)
+    pattern_set, used, prepared = read_as_trained(loaded, path, given)
     probabilities = loaded.probabilities(prepared).numpy().astype(np.float32)
     return Prediction(
         loaded.run_id, str(path), pattern_set.nav_shape, loaded.classes, probabilities,
@@ -75,6 +72,20 @@ def predict_file(
         calibrated=loaded.calibration is not None, quality=image_quality(pattern_set.patterns),
         gate=None if gate is None else gate.read(pattern_set.patterns, used),
     )  # fmt: skip
+
+
+def read_as_trained(
+    loaded: LoadedRun, path: str | Path, given: GivenGeometry | None = None
+) -> tuple[PatternSet, ScanGeometry, torch.Tensor]:
+    """One file read the way ``loaded`` was trained: ``(patterns, geometry used, network
+    input)``. The geometry is ``given`` when the user gives one, else what the file carries,
+    with a static background (the file's, else a smooth fit to its mean)."""
+    pattern_set = read_patterns(path)
+    shape = tuple(pattern_set.patterns.shape[-2:])
+    recorded = read_scan_geometry(path, shape)
+    used = recorded if given is None else given.for_shape(shape, recorded.static_background)
+    used = with_static_background(used, pattern_set.patterns)
+    return pattern_set, used, network_input(pattern_set.patterns, used, loaded.reading)
 
 
 def predict_files(
