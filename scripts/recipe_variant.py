@@ -1,4 +1,4 @@
-"""Build a recipe with training fields changed, on the recipe's lake, split and seed.
+"""Build a recipe with training fields changed, on the recipe's lake and split.
 
 For recipe experiments (docs/RESULTS.md, "Training schedule and length"): the variant runs
 ``ebsdlake model build`` unchanged except for the named ``SupervisedConfig`` fields, so its
@@ -8,6 +8,12 @@ card compares directly with the recipe's own build::
         --out OUT epochs=40
     .venv/bin/python scripts/recipe_variant.py cubic-lab cubic-lab-cos --lake LAKE \\
         --out OUT lr_schedule=cosine
+
+``seed=N`` draws the stream and the network again on the recipe's own split (the recipe's
+``training_seed``), to tell a change from chance::
+
+    .venv/bin/python scripts/recipe_variant.py cubic-lab cubic-lab-s2 --lake LAKE --out OUT \\
+        seed=2
 
 The package is ``OUT/NAME``; masters already in the lake are reused. There is no recipe called
 NAME, so the card's rebuild line is this command (``variant_command``), not ``model build
@@ -80,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"recipe_variant: {exc}", file=sys.stderr)
         return 2
-    variant = base.refine(name=args.name, training=base.training.refine(**changes))
+    seed = changes.pop("seed", None)  # the build seeds training with the recipe's seed
+    variant = base.refine(
+        name=args.name, training=base.training.refine(**changes), training_seed=seed
+    )
     build_model(
         variant, args.lake, args.out, command=variant_command(args.recipe, args.name, args.changes)
     )

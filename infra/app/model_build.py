@@ -247,19 +247,24 @@ def _train(
     """Hold out materials per class, train on the rest of the recipe's materials ``ids`` (those
     with a master), evaluate on the held-out ones."""
     from lake import Lake
-    from train.patterns.materials import available_variants
+    from train.patterns.materials import available_variants, holdout_split, material_labels
     from train.runs.kfold import run_protocol
 
     lake = Lake.open(lake_url, storage_options=options, mode="r")
     config = recipe.training.refine(seed=recipe.seed)
     ids = [m for m in ids if available_variants(lake, m, config.variants)]
+    test_ids = None
+    if recipe.training_seed is not None:  # the recipe's split, another stream and network
+        labels = material_labels(lake, ids, config.label)
+        test_ids = holdout_split(ids, labels, recipe.holdout_fraction, recipe.seed)[1]
+        config = config.refine(seed=recipe.training_seed)
     finished = _finished_summary(lake, run_id, config)
     if finished is not None:
         report(f"train: reusing the finished run {run_id!r} (same settings)")
         return finished
     summary = run_protocol(
         lake_url, options, config, run_id, folds=1, holdout_fraction=recipe.holdout_fraction,
-        material_ids=ids, test_patterns_per_material=recipe.evaluation_patterns,
+        material_ids=ids, test_ids=test_ids, test_patterns_per_material=recipe.evaluation_patterns,
         ray_address=ray_address,
     )  # fmt: skip
     report(

@@ -73,6 +73,9 @@ class Recipe:
         on, and patterns of each, to measure how often the model says "uncertain" on them.
     seed
         Seed of the decorations, the split, the stream and the network.
+    training_seed
+        Seed of the stream and the network alone, when not ``seed`` (None): a second draw of
+        the same recipe on the same materials and split, to tell a change from chance.
     """
 
     name: str
@@ -96,6 +99,7 @@ class Recipe:
     out_of_class: tuple[str, ...] = ("Mg", "TiO2")
     out_of_class_patterns: int = 100
     seed: int = 0
+    training_seed: int | None = None
 
     def laue_class_groups(self) -> dict[str, list[int]]:
         """The space groups synthetic crystals are drawn from, per Laue class (classes with
