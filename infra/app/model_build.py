@@ -247,8 +247,8 @@ def _train(
     """Hold out materials per class, train on the rest of the recipe's materials ``ids`` (those
     with a master), evaluate on the held-out ones."""
     from lake import Lake
-    from train.patterns.materials import available_variants, holdout_split, material_labels
-    from train.runs.kfold import run_protocol
+    from train.patterns.materials import available_variants, holdout_split
+    from train.runs.kfold import material_labels, run_protocol
 
     lake = Lake.open(lake_url, storage_options=options, mode="r")
     config = recipe.training.refine(seed=recipe.seed)
