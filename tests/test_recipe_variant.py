@@ -41,18 +41,35 @@ def test_a_bad_change_is_one_line(pair, says, capsys):
 
 
 def test_the_variant_is_built_with_its_changes(tmp_path):
-    """The tiny recipe (1 epoch) built as a 2-epoch variant: the package carries the new name
-    and the changed setting; everything else is the recipe's."""
-    assert main(["tiny", "tiny-e2", "epochs=2", "--lake", str(tmp_path / "lake"),
+    """The tiny recipe (1 epoch) built as a 2-epoch variant with another training seed: the
+    package carries the new name and the changed settings; the network and stream are seeded
+    with the new seed but the held-out materials are the recipe's own split (what a second draw
+    must keep); everything else is the recipe's."""
+    from lake import Lake
+    from train.patterns.materials import holdout_split
+    from train.runs.kfold import material_labels
+
+    tiny = recipe("tiny")
+    assert main(["tiny", "tiny-e2", "epochs=2", "seed=5", "--lake", str(tmp_path / "lake"),
                  "--out", str(tmp_path / "models")]) == 0  # fmt: skip
     card = json.loads((tmp_path / "models" / "tiny-e2" / "card.json").read_text())
     settings = card["training"]["settings"]
     assert card["name"] == "tiny-e2"
-    rebuild = "python scripts/recipe_variant.py tiny tiny-e2 --lake LAKE --out OUT epochs=2"
+    rebuild = "python scripts/recipe_variant.py tiny tiny-e2 --lake LAKE --out OUT epochs=2 seed=5"
     assert card["build"]["command"] == rebuild
     assert f"Rebuild: `{rebuild}`" in (tmp_path / "models" / "tiny-e2" / "card.md").read_text()
-    assert settings["epochs"] == 2 != recipe("tiny").training.epochs
-    assert settings["image_size"] == recipe("tiny").training.image_size
+    assert settings["epochs"] == 2 != tiny.training.epochs
+    assert settings["image_size"] == tiny.training.image_size
+    assert settings["seed"] == 5 != tiny.seed
+    assert card["build"]["recipe_settings"]["training_seed"] == 5
+
+    lake = Lake.open(str(tmp_path / "lake"), mode="r")
+    ids = sorted([*card["training"]["train_ids"], *card["training"]["test_ids"]])
+    labels = material_labels(lake, ids, tiny.training.label)
+    recipes_split = holdout_split(ids, labels, tiny.holdout_fraction, tiny.seed)[1]
+    assert sorted(card["training"]["test_ids"]) == sorted(recipes_split)
+    seeds_split = holdout_split(ids, labels, tiny.holdout_fraction, 5)[1]
+    assert sorted(seeds_split) != sorted(recipes_split)  # so the check above can fail
 
 
 def test_a_variant_becomes_the_recipes_package_only_with_its_settings(tmp_path, capsys):
