@@ -21,7 +21,6 @@ import argparse
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -86,19 +85,8 @@ def features_and_logits(net: torch.nn.Module, patterns: torch.Tensor) -> tuple[n
     return torch.cat(seen).numpy(), logits.numpy()
 
 
-def kikuchipy_ni_files() -> dict[str, str]:
-    """kikuchipy's real Ni scan in its three bundled formats (the same nine raw patterns)."""
-    import kikuchipy
-
-    data = Path(kikuchipy.__file__).parent / "data"
-    return {
-        "h5ebsd": str(data / "kikuchipy_h5ebsd" / "patterns.h5"),
-        "NORDIF": str(data / "nordif" / "Pattern.dat"),
-        "EDAX": str(data / "edax_h5ebsd" / "patterns.h5"),
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
+    from train.patterns.sample_scans import kikuchipy_ni_files
     from train.runs.held_out import held_out_batches
     from train.runs.inference import load_model, model_folder
     from train.runs.predict import read_as_trained

@@ -149,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     import kikuchipy as kp
     from scipy.ndimage import gaussian_filter
 
+    from train.patterns.sample_scans import kikuchipy_ni_files
+
     args.out.mkdir(parents=True, exist_ok=True)
     scan = kp.data.nickel_ebsd_small()
     master = master_pattern(args.lake, args.material)
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     real_z, sim_z = standardised(real), standardised(rendered)
     correlation = (real_z * sim_z).mean(axis=(-2, -1))
     rng = np.random.default_rng(args.seed)
-    files = {"real file": Path(kp.__file__).parent / "data/kikuchipy_h5ebsd/patterns.h5"}
+    files = {"real file": kikuchipy_ni_files()["h5ebsd"]}
     files["real, rewritten"] = write_like(scan, real, args.out / "real.h5")
     files["simulated"] = write_like(scan, rendered, args.out / "simulated.h5")
     bright = rendered / rendered.max()

@@ -140,19 +140,15 @@ def measure(model: str, path: str | Path, seed: int = 0) -> TextureTolerance:
     return TextureTolerance(rms, lag1, band_rms(raw / background, on_screen), rows)
 
 
-def _kikuchipy_ni() -> Path:
-    import kikuchipy
-
-    return Path(kikuchipy.__file__).parent / "data" / "kikuchipy_h5ebsd" / "patterns.h5"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="cubic-lab", help="shipped name or package folder")
     parser.add_argument("--file", default=None, help="a scan with a static background")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    path = args.file or _kikuchipy_ni()
+    from train.patterns.sample_scans import kikuchipy_ni_files
+
+    path = args.file or kikuchipy_ni_files()["h5ebsd"]
     result = measure(args.model, path, args.seed)
     print(f"{path}")
     print(

@@ -3,13 +3,7 @@ and NORDIF carry a static background, EDAX does not), for the shipped models' te
 
 from __future__ import annotations
 
-from pathlib import Path
+from train.patterns.sample_scans import kikuchipy_data, kikuchipy_ni_files
 
-import kikuchipy
-
-KIKUCHIPY_DATA = Path(kikuchipy.__file__).parent / "data"
-NI_FILES = {
-    "h5ebsd": KIKUCHIPY_DATA / "kikuchipy_h5ebsd" / "patterns.h5",
-    "NORDIF": KIKUCHIPY_DATA / "nordif" / "Pattern.dat",
-    "EDAX": KIKUCHIPY_DATA / "edax_h5ebsd" / "patterns.h5",
-}
+KIKUCHIPY_DATA = kikuchipy_data()
+NI_FILES = kikuchipy_ni_files()

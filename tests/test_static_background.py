@@ -4,17 +4,15 @@ real Ni scan it matches the background the h5ebsd file records."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import kikuchipy
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from train.patterns.network_input import network_input, screen_mask
+from train.patterns.sample_scans import kikuchipy_ni_files
 from train.patterns.scan_geometry import ScanGeometry, read_scan_geometry
 from train.patterns.static_background import smooth_background, with_static_background
 
-DATA = Path(kikuchipy.__file__).parent / "data"
+NI_FILES = kikuchipy_ni_files()
 SIDE = 60
 
 
@@ -74,7 +72,7 @@ def test_on_the_real_ni_scan_it_matches_the_recorded_background():
     departs 2.2 % from its own blur (the camera's texture, which no estimate recovers)."""
     from train.patterns.experimental import read_patterns
 
-    path = DATA / "kikuchipy_h5ebsd" / "patterns.h5"
+    path = NI_FILES["h5ebsd"]
     raw = read_patterns(path).patterns
     recorded = read_scan_geometry(path, raw.shape[-2:]).static_background.astype(np.float64)
     on = screen_mask(raw)
@@ -88,7 +86,7 @@ def test_a_file_without_background_no_longer_gets_a_dark_frame():
     ~0.9 standard deviations dark; with it, the border is as bright as the rest."""
     from train.patterns.experimental import read_patterns
 
-    path = DATA / "edax_h5ebsd" / "patterns.h5"
+    path = NI_FILES["EDAX"]
     raw = read_patterns(path).patterns
     geometry = read_scan_geometry(path, raw.shape[-2:])
     assert geometry.static_background is None

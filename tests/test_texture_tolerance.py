@@ -31,13 +31,14 @@ def test_a_known_texture_is_measured(grain_px, lag1_range):
     assert plain_rms < 0.002, plain_rms
 
 
-def test_on_the_real_ni_scan_the_untouched_row_is_predicts_answer(kikuchipy_data_dir):
+def test_on_the_real_ni_scan_the_untouched_row_is_predicts_answer():
     from texture_tolerance import AMPLITUDES, measure
 
+    from train.patterns.sample_scans import kikuchipy_ni_files
     from train.runs.inference import load_model
     from train.runs.predict import predict_file
 
-    path = kikuchipy_data_dir.parent / "kikuchipy_h5ebsd" / "patterns.h5"
+    path = kikuchipy_ni_files()["h5ebsd"]
     result = measure("cubic-lab", path)
     # the camera's own texture: a couple of per cent, correlated between neighbouring pixels
     assert 0.012 < result.texture_rms < 0.035, result.texture_rms

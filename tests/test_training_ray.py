@@ -214,16 +214,10 @@ def test_the_three_ni_formats_are_read_with_their_own_geometry(training_lake, tr
     """kikuchipy's Ni scan in three formats: the h5ebsd header's pattern centre and static
     background are used; NORDIF has a background but no centre; EDAX's centre is unusable.
     Each file says what it used, and the three give different inputs."""
-    import kikuchipy
-
+    from train.patterns.sample_scans import kikuchipy_ni_files
     from train.runs.predict import predict_files
 
-    data = Path(kikuchipy.__file__).parent / "data"
-    files = [
-        data / "kikuchipy_h5ebsd" / "patterns.h5",
-        data / "nordif" / "Pattern.dat",
-        data / "edax_h5ebsd" / "patterns.h5",
-    ]
+    files = [kikuchipy_ni_files()[name] for name in ("h5ebsd", "NORDIF", "EDAX")]
     predictions = predict_files(training_lake.url, {}, "easy", [str(f) for f in files])
     notes = [p.geometry_note for p in predictions]
     assert notes[0].startswith("pattern centre from the file (Bruker 0.425, 0.213, 0.501)")

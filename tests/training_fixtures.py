@@ -160,10 +160,8 @@ def ray_two_cpus():
 @pytest.fixture(scope="session")
 def nickel_scan_file() -> str:
     """Path of kikuchipy's real 3x3 Ni scan (60x60 px patterns, h5ebsd)."""
-    from pathlib import Path
+    from train.patterns.sample_scans import kikuchipy_ni_files
 
-    import kikuchipy
-
-    path = Path(kikuchipy.__file__).parent / "data" / "kikuchipy_h5ebsd" / "patterns.h5"
+    path = kikuchipy_ni_files()["h5ebsd"]
     assert path.is_file(), f"kikuchipy's bundled Ni scan is missing at {path}"
     return str(path)
