@@ -109,7 +109,7 @@ def predict(path: Path, model: str, out: Path) -> dict[str, Any]:
     classes = [key for key in rows[0] if key.startswith("p_")]
     calls: dict[str, int] = {}
     for row in rows:
-        key = row["symbol"] if row["verdict"] == "confident" else "uncertain"
+        key = row["symbol"] if row["verdict"] in ("confident", "outside") else "uncertain"
         calls[key] = calls.get(key, 0) + 1
     means = {c[2:]: round(float(np.mean([float(r[c]) for r in rows])), 3) for c in classes}
     return {"calls": calls, "mean_probability": means}

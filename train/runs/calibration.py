@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from train.errors import TrainingError
+from train.patterns.label_scope import OUTSIDE
 
 CALIBRATION_FORMAT = 1
 ECE_BINS = 15
@@ -40,7 +41,10 @@ real or out-of-class patterns it meets: such a build called 100 % of simulated M
 4 of 9 real Ni patterns per file confidently wrong (docs/RESULTS.md)."""
 DEFAULT_THRESHOLD = 0.9
 """Threshold on the (uncalibrated) top probability of a run without ``calibration.json``."""
-VERDICTS = ("confident", "uncertain")
+VERDICTS = ("confident", "uncertain", "outside")
+"""A call the model is sure of; one it is not (or a pattern without bands); and, for a model
+with a learnt ``outside`` class (a scoped label), a confident call of that class: "none of these
+classes", which is a finding about the phase, not a call of one."""
 MIN_IMAGE_QUALITY = 0.02
 """Image quality Q (raw pattern) below which a call is uncertain: no bands to classify."""
 
@@ -227,13 +231,25 @@ def verdicts(
     threshold: float,
     quality: np.ndarray | None = None,
     outside: np.ndarray | None = None,
+    classes: list | None = None,
 ) -> list[str]:
     """``"confident"`` where the top probability reaches ``threshold`` (and the image quality,
     when given, reaches :data:`MIN_IMAGE_QUALITY`, and a gate, when given, does not put the
-    pattern ``outside`` the classes), else ``"uncertain"``."""
-    confident = np.asarray(probabilities).max(1) >= threshold
+    pattern ``outside`` the classes), else ``"uncertain"``; with ``classes`` that include the
+    learnt class ``outside``, a confident call of it is ``"outside"``."""
+    probabilities = np.asarray(probabilities)
+    confident = probabilities.max(1) >= threshold
     if quality is not None:
         confident &= np.asarray(quality) >= MIN_IMAGE_QUALITY
     if outside is not None:
         confident &= ~np.asarray(outside, dtype=bool)
-    return [VERDICTS[0] if c else VERDICTS[1] for c in confident]
+    learnt = classes is not None and OUTSIDE in classes
+    called_outside = (
+        probabilities.argmax(1) == list(classes).index(OUTSIDE)
+        if learnt
+        else np.zeros(len(confident), dtype=bool)
+    )
+    return [
+        VERDICTS[2] if c and o else VERDICTS[0] if c else VERDICTS[1]
+        for c, o in zip(confident, called_outside, strict=True)
+    ]

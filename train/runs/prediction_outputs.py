@@ -25,7 +25,7 @@ import numpy as np
 from train.errors import TrainingError
 from train.runs.calibration import DEFAULT_THRESHOLD, verdicts
 from train.runs.scope_gate import GateResult
-from train.targets import class_symbol
+from train.targets import OUTSIDE, class_symbol
 
 
 @dataclass
@@ -82,11 +82,12 @@ class Prediction:
 
     @property
     def verdict(self) -> list[str]:
-        """``"confident"`` or ``"uncertain"`` per pattern: top probability vs ``threshold``,
-        image quality vs :data:`~train.runs.calibration.MIN_IMAGE_QUALITY` when known, and the
-        gate's in-scope probability when there is a gate."""
+        """``"confident"``, ``"uncertain"`` or ``"outside"`` per pattern: top probability vs
+        ``threshold``, image quality vs :data:`~train.runs.calibration.MIN_IMAGE_QUALITY` when
+        known, the gate's in-scope probability when there is a gate, and ``"outside"`` for a
+        confident call of a learnt ``outside`` class."""
         outside = None if self.gate is None else self.gate.outside
-        return verdicts(self.probabilities, self.threshold, self.quality, outside)
+        return verdicts(self.probabilities, self.threshold, self.quality, outside, self.classes)
 
     @property
     def symbols(self) -> list[str]:
@@ -100,16 +101,24 @@ class Prediction:
 
 
 def summary_line(prediction: Prediction) -> str:
-    """One line per file: patterns, confident calls per class, uncertain ones, medians."""
+    """One line per file: patterns, confident calls per class, those outside the classes (a
+    model with a learnt ``outside`` class), uncertain ones, medians."""
     total = len(prediction.probabilities)
-    confident = np.array(prediction.verdict) == "confident"
+    said = np.array(prediction.verdict)
+    confident = said == "confident"
     symbols = prediction.symbols
     calls = Counter(symbols[i] for i in prediction.probabilities.argmax(1)[confident])
     shown = ", ".join(f"{s} {n}" for s, n in calls.most_common()) or "none"
     how = "calibrated" if prediction.calibrated else "uncalibrated: default"
+    outside = (
+        f"outside the classes {int((said == 'outside').sum())}, "
+        if OUTSIDE in prediction.classes
+        else ""
+    )
     text = (
         f"{prediction.source}: {total} patterns; confident {int(confident.sum())} ({shown}), "
-        f"uncertain {total - int(confident.sum())} (threshold {prediction.threshold:.3f}, {how}); "
+        f"{outside}uncertain {int((said == 'uncertain').sum())} "
+        f"(threshold {prediction.threshold:.3f}, {how}); "
         f"median probability {float(np.median(prediction.confidence)) if total else 0:.3f}"
     )
     if prediction.quality is not None and total:
