@@ -185,9 +185,9 @@ def load_model(name_or_path: str | Path) -> LoadedRun:
         raise TrainingError(f"{where}: lacks {MODEL_FILE}") from None
     except Exception as exc:  # torch raises many types for a truncated or foreign file
         raise TrainingError(f"{where}: {MODEL_FILE} is unreadable ({one_line(exc)})") from None
-    loaded = _loaded(folder.name, where, config, classes, reading, state, calibration)
-    loaded.limits = stated_limits(folder)
-    return loaded
+    return _loaded(
+        folder.name, where, config, classes, reading, state, calibration, stated_limits(folder)
+    )
 
 
 def model_folder(name_or_path: str | Path) -> Path:
@@ -246,6 +246,7 @@ def _loaded(
     reading: PatternReading,
     state: Any,
     calibration: Calibration | None,
+    limits: str | None = None,
 ) -> LoadedRun:
     """Rebuild the network of a run's files (``where`` names it in errors)."""
     kind, arch = _checked_config(where, config)
@@ -260,7 +261,7 @@ def _loaded(
             f"{where}: {MODEL_FILE} does not fit {CONFIG_FILE} and {CLASSES_FILE} "
             f"({one_line(exc, 200)})"
         ) from None
-    return LoadedRun(run_id, kind, list(classes), config, reading, model, calibration)
+    return LoadedRun(run_id, kind, list(classes), config, reading, model, calibration, limits)
 
 
 def _checked_config(where: str, config: dict[str, Any]) -> tuple[str, str]:
