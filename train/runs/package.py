@@ -285,6 +285,33 @@ def _n_materials(calibration: dict[str, Any]) -> int:
     return len(calibration.get("fit_materials") or [])
 
 
+INLINE_IDS = 60
+"""Longest list of material ids ``card.md`` writes out whole; in a longer one the generated
+crystals are counted, the named phases still listed, and ``card.json`` keeps every id."""
+GENERATED_KINDS = {"dec": "decorated", "syn": "synthetic"}
+"""Id prefixes (before the first ``-``) of generated crystals, and what they are called."""
+
+
+def id_list(ids: list[str], where: str) -> str:
+    """Material ids for ``card.md``: all of them when few; else the count of each kind of
+    generated crystal and the named phases (prototypes, CIFs, Materials Project) by id, with
+    the ``card.json`` field ``where`` that lists them all."""
+    if len(ids) <= INLINE_IDS:
+        return ", ".join(ids) or "none"
+    generated: dict[str, int] = {}
+    named = []
+    for material in ids:
+        kind = GENERATED_KINDS.get(material.split("-", 1)[0])
+        if kind is None:
+            named.append(material)
+        else:
+            generated[kind] = generated.get(kind, 0) + 1
+    parts = [f"{n} {kind} crystals" for kind, n in generated.items()]
+    if named:
+        parts.append(f"{len(named)} named: {', '.join(named)}")
+    return "; ".join(parts) + f" (every id in card.json, `{where}`)"
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     """The card as text (``card.md``)."""
     accuracy, calibration = card.get("accuracy") or {}, card["calibration"]
@@ -313,7 +340,8 @@ def card_markdown(card: dict[str, Any]) -> str:
     lines += [
         f"- calibration: temperature {calibration['temperature']:.3f}, ECE (15 bins) "
         f"{_num(calibration.get('ece_before'))} -> {_num(calibration.get('ece_after'))} on "
-        f"{calibration.get('n_patterns')} patterns of {', '.join(calibration['fit_materials'])}"
+        f"{calibration.get('n_patterns')} patterns of "
+        f"{id_list(calibration['fit_materials'], 'calibration.fit_materials')}"
         + (
             f"; on check materials {_num(calibration.get('check_ece_before'))} -> "
             f"{_num(calibration.get('check_ece_after'))}"
@@ -325,8 +353,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         "## Trained on",
         "",
         f"- {len(card['training']['train_ids'])} materials: "
-        + ", ".join(card["training"]["train_ids"]),
-        f"- held out: {', '.join(card['training']['test_ids']) or 'none'}",
+        + id_list(card["training"]["train_ids"], "training.train_ids"),
+        f"- held out: {id_list(card['training']['test_ids'], 'training.test_ids')}",
         "- settings: `" + json.dumps(card["training"]["settings"], sort_keys=True) + "`",
         "- reading (pre-processing, detector, input size): `"
         + json.dumps(card["reading"], sort_keys=True)
