@@ -1,4 +1,4 @@
-"""How ``card.md`` names the materials a model was trained on (train/runs/package.py): every
+"""How ``card.md`` names the materials a model was trained on (train/runs/card_ids.py): every
 id when few; for hundreds, the generated crystals counted and the real phases named."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from train.runs.package import INLINE_IDS, id_list
+from train.runs.card_ids import INLINE_IDS, id_list
 
 SHIPPED = Path(__file__).resolve().parents[1] / "train" / "shipped_models"
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from train.errors import TrainingError
 from train.runs.calibration import Calibration
+from train.runs.card_ids import id_list
 from train.runs.inference import SHIPPED_MODELS, load_model, shipped_model_names
 from train.runs.run import (
     CALIBRATION_FILE,
@@ -283,33 +284,6 @@ def _symbol(card: dict[str, Any], label: Any) -> str:
 def _n_materials(calibration: dict[str, Any]) -> int:
     """Materials the calibration was fitted on."""
     return len(calibration.get("fit_materials") or [])
-
-
-INLINE_IDS = 60
-"""Longest list of material ids ``card.md`` writes out whole; in a longer one the generated
-crystals are counted, the named phases still listed, and ``card.json`` keeps every id."""
-GENERATED_KINDS = {"dec": "decorated", "syn": "synthetic"}
-"""Id prefixes (before the first ``-``) of generated crystals, and what they are called."""
-
-
-def id_list(ids: list[str], where: str) -> str:
-    """Material ids for ``card.md``: all of them when few; else the count of each kind of
-    generated crystal and the named phases (prototypes, CIFs, Materials Project) by id, with
-    the ``card.json`` field ``where`` that lists them all."""
-    if len(ids) <= INLINE_IDS:
-        return ", ".join(ids) or "none"
-    generated: dict[str, int] = {}
-    named = []
-    for material in ids:
-        kind = GENERATED_KINDS.get(material.split("-", 1)[0])
-        if kind is None:
-            named.append(material)
-        else:
-            generated[kind] = generated.get(kind, 0) + 1
-    parts = [f"{n} {kind} crystals" for kind, n in generated.items()]
-    if named:
-        parts.append(f"{len(named)} named: {', '.join(named)}")
-    return "; ".join(parts) + f" (every id in card.json, `{where}`)"
 
 
 def card_markdown(card: dict[str, Any]) -> str:
