@@ -243,12 +243,8 @@ def verdicts(
         confident &= np.asarray(quality) >= MIN_IMAGE_QUALITY
     if outside is not None:
         confident &= ~np.asarray(outside, dtype=bool)
-    learnt = classes is not None and OUTSIDE in classes
-    called_outside = (
-        probabilities.argmax(1) == list(classes).index(OUTSIDE)
-        if learnt
-        else np.zeros(len(confident), dtype=bool)
-    )
+    learnt = list(classes).index(OUTSIDE) if classes is not None and OUTSIDE in classes else -1
+    called_outside = probabilities.argmax(1) == learnt  # never, without a learnt class
     return [
         VERDICTS[2] if c and o else VERDICTS[0] if c else VERDICTS[1]
         for c, o in zip(confident, called_outside, strict=True)
