@@ -62,8 +62,10 @@ def plan_protocol(
     holdout_fraction: float = PAPER_HOLDOUT_FRACTION,
     material_ids: list[str] | None = None,
     test_ids: list[str] | None = None,
+    split_seed: int | None = None,
 ) -> ProtocolPlan:
-    """Check a protocol's inputs and runs against the lake and split the materials.
+    """Check a protocol's inputs and runs against the lake and split the materials (seeded by
+    ``split_seed``, default ``config.seed``).
 
     Cheap (reads structure attributes and run files only), so the CLI calls it before starting
     Ray; :func:`run_protocol` calls it again. Raises :class:`TrainingError` naming the option
@@ -74,7 +76,10 @@ def plan_protocol(
         raise TrainingError(f"--folds {folds}: must be >= 1 (1: no cross-validation)")
     if not 0 <= holdout_fraction < 1:
         raise TrainingError(f"--holdout-fraction {holdout_fraction}: must be in [0, 1)")
-    plan = _split_materials(lake, config, run_id, folds, holdout_fraction, material_ids, test_ids)
+    seed = config.seed if split_seed is None else split_seed
+    plan = _split_materials(
+        lake, config, run_id, folds, holdout_fraction, material_ids, test_ids, seed
+    )
     _check_protocol_runs(lake, config, run_id, plan)
     return plan
 
@@ -87,8 +92,9 @@ def _split_materials(
     holdout_fraction: float,
     material_ids: list[str] | None,
     test_ids: list[str] | None,
+    seed: int,
 ) -> ProtocolPlan:
-    """The checked materials, split into training, held-out and CV folds."""
+    """The checked materials, split into training, held-out and CV folds by ``seed``."""
     if material_ids:
         check_materials(lake, list(material_ids), config.variants, "--materials")
     ids = (
@@ -105,7 +111,7 @@ def _split_materials(
         material_labels(lake, list(test_ids), config.label)
         train_ids, test_ids = [m for m in ids if m not in set(test_ids)], list(test_ids)
     else:
-        train_ids, test_ids = holdout_split(ids, labels, holdout_fraction, config.seed)
+        train_ids, test_ids = holdout_split(ids, labels, holdout_fraction, seed)
     train_labels = [labels[ids.index(m)] for m in train_ids]
     check_classes(run_id, config.label, train_labels)
     if folds < 2:
@@ -116,7 +122,7 @@ def _split_materials(
             f"{len(train_ids)} after holding out {len(test_ids)}"
         )
     return ProtocolPlan(
-        train_ids, test_ids, grouped_folds(train_ids, train_labels, k=folds, seed=config.seed)
+        train_ids, test_ids, grouped_folds(train_ids, train_labels, k=folds, seed=seed)
     )
 
 
@@ -142,6 +148,7 @@ def run_protocol(
     choose_epochs: bool = True,
     test_patterns_per_material: int = 100,
     ray_address: str | None = None,
+    split_seed: int | None = None,
 ) -> dict:
     """Run held-out split, k-fold CV (``folds`` >= 2) and the final model; evaluate it.
 
@@ -172,6 +179,10 @@ def run_protocol(
         Projections per held-out material in the final evaluation.
     ray_address
         Ray cluster to join.
+    split_seed
+        Seed of the held-out split and the folds (default ``config.seed``): another
+        ``config.seed`` with the same ``split_seed`` draws the network and stream again on the
+        same materials.
 
     Returns
     -------
@@ -180,7 +191,9 @@ def run_protocol(
         count, and the final model's held-out accuracy.
     """
     lake = open_lake(lake_url, storage_options, mode="a")
-    plan = plan_protocol(lake, config, run_id, folds, holdout_fraction, material_ids, test_ids)
+    plan = plan_protocol(
+        lake, config, run_id, folds, holdout_fraction, material_ids, test_ids, split_seed
+    )
     train_ids, test_ids = plan.train_ids, plan.test_ids
     summary: dict = {"run_id": run_id, "label": config.label, "test_ids": list(test_ids)}
     epochs = config.epochs
