@@ -140,6 +140,16 @@ class SimulationSettings:
             "sg_double_nm_inv": float(self.bethe_sg_double_nm_inv),
         }
 
+    def at_voltage(self, voltage_kv: float) -> SimulationSettings:
+        """These settings at another beam energy, with the energy bins moved along: the same
+        bins relative to the beam (15-20 keV for 20 kV become 25-30 keV for 30 kV)."""
+        shift = float(voltage_kv) - float(self.voltage_kv)
+        return self.refine(
+            voltage_kv=float(voltage_kv),
+            energy_min_kev=self.energy_min_kev + shift,
+            energy_max_kev=self.energy_max_kev + shift,
+        )
+
     def refine(self, **changes: Any) -> SimulationSettings:
         """A copy with ``changes`` applied (validated again); unknown names raise."""
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}

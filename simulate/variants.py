@@ -41,6 +41,11 @@ class Variant:
     kind: str
 
 
+def voltage_variant_name(voltage_kv: float) -> str:
+    """Name of the variant holding masters at another beam energy: ``kv30``, ``kv12p5``."""
+    return f"kv{float(voltage_kv):g}".replace(".", "p")
+
+
 def random_variant_name(index: int) -> str:
     """Name of the ``index``-th (1-based) random variant: ``b01``, ``b02``, ... ``b100``."""
     return f"b{index:02d}"

@@ -121,6 +121,34 @@ def test_a_second_build_reuses_the_lake_and_says_so(tiny_package, tmp_path):
     assert "reused" in (tmp_path / "tiny" / "card.md").read_text()
 
 
+def test_a_recipe_with_further_beam_energies_trains_on_each(tiny_package, tmp_path):
+    """``beam_energies_kv``: on the tiny build's lake only the 30 kV masters are new (variant
+    ``kv30``, energy bins moved with the beam), of the training crystals alone (the phases
+    outside the classes stay at the recipe's voltage), and the run reads both variants."""
+    from infra.app.model_build import build_model
+    from lake import Lake
+
+    lake_url = str(tiny_package.parent.parent / "lake.zarr")
+    tiny = recipe("tiny")
+    at_two = tiny.refine(name="tiny-kv", beam_energies_kv=(30.0,))
+    assert [v for v, _ in at_two.voltage_settings()] == ["default", "kv30"]
+    package = build_model(at_two, lake_url, tmp_path, report=print)
+    card = json.loads((package / "card.json").read_text())
+    assert card["build"]["recipe_settings"]["beam_energies_kv"] == [30.0]
+    assert card["training"]["settings"]["variants"] == ["default", "kv30"]
+    lake = Lake.open(lake_url, mode="r")
+    trained = [*card["training"]["train_ids"], *card["training"]["test_ids"]]
+    assert card["build"]["masters"]["simulated"] == len(trained)
+    for material in trained:
+        assert sorted(lake.variants(material)) == ["default", "kv30"]
+        attrs = lake.master_attrs(material, "kv30")
+        shift = 30.0 - tiny.simulation.voltage_kv
+        assert attrs["voltage_kv"] == 30.0
+        assert attrs["energies_kev"] == [e + shift for e in tiny.simulation.energies_kev]
+    outsiders = [row["source"] for row in card["out_of_class"] if row["source"] != "noise"]
+    assert outsiders and all(lake.variants(m) == ["default"] for m in outsiders)
+
+
 def test_recipes_scale_and_name_errors():
     big = recipe("cubic-cpu").scaled(4, workers=8, use_gpu=True)
     base = RECIPES["cubic-cpu"]

@@ -13,7 +13,7 @@ import pytest
 from real_ni import NI_FILES
 
 from infra.app.cli import main
-from train.runs.inference import load_model, shipped_model_names, stated_limits
+from train.runs.inference import load_model, package_card, shipped_model_names, stated_limits
 from train.runs.out_of_class import noise_share
 
 SHIPPED = "systems-lab"
@@ -83,6 +83,6 @@ def test_a_card_s_limits_are_read_and_a_damaged_card_never_blocks_inference(ship
     assert shipped.limits and "uncertain" in shipped.limits
     assert load_model("cubic-lab").limits is None
     (tmp_path / "card.json").write_text("{not json")
-    assert stated_limits(tmp_path) is None
+    assert package_card(tmp_path) == {} and stated_limits(package_card(tmp_path)) is None
     (tmp_path / "card.json").write_text('{"limits": {"use": "only for tests"}}')
-    assert stated_limits(tmp_path) == "only for tests"
+    assert stated_limits(package_card(tmp_path)) == "only for tests"

@@ -50,7 +50,7 @@ def build_model(
     Lake.open(lake_url, storage_options=options, create=True)
 
     started = time.monotonic()
-    ingested = _ingest(recipe, lake_url, options, report)
+    ingested = ingest_recipe(recipe, lake_url, options, report)
     outsiders = _ingest_out_of_class(recipe, lake_url, options)
     unseen_groups = choose_unseen_groups(
         recipe.unseen_group_fraction,
@@ -60,14 +60,14 @@ def build_model(
     seconds["ingest"] = time.monotonic() - started
 
     started = time.monotonic()
-    campaign = _simulate(recipe, lake_url, options, ingested + outsiders, ray_address)
+    campaigns = _simulate(recipe, lake_url, options, ingested, outsiders, ray_address)
     seconds["simulate"] = time.monotonic() - started
     costs = master_costs(lake_url, options, ingested + outsiders)
 
     started = time.monotonic()
     run_id = f"model-{recipe.name}"
     seen, unseen = _split_unseen(
-        lake_url, options, ingested, unseen_groups, recipe.training.variants
+        lake_url, options, ingested, unseen_groups, recipe.training_config().variants
     )
     summary = _train(recipe, lake_url, options, seen, run_id, ray_address, report)
     seconds["train+evaluate"] = time.monotonic() - started
@@ -90,7 +90,10 @@ def build_model(
     target = Path(out_dir) / recipe.name
     package = export_model(lake_url, options, run_id, recipe.name, out_dir)
     write_extra_evaluations(package, extra, unseen_groups)
-    masters = {"simulated": campaign.completed, "reused": campaign.skipped_complete}
+    masters = {
+        "simulated": sum(c.completed for c in campaigns),
+        "reused": sum(c.skipped_complete for c in campaigns),
+    }
     rebuild = command or f"ebsdlake --lake LAKE model build {recipe.name}"
     _add_build_record(package, recipe, seconds, masters, summary, refusals, rebuild)
     add_master_costs(package, costs)
@@ -98,7 +101,9 @@ def build_model(
     return package
 
 
-def _ingest(recipe: Recipe, lake_url: str, options: dict, report) -> list[str]:
+def ingest_recipe(
+    recipe: Recipe, lake_url: str, options: dict, report: Callable[[str], None] = print
+) -> list[str]:
     """Ingest the recipe's structures; return the ids whose label is one of its classes (all
     of them when the recipe keeps every class; with a scoped label, whose every other value
     reads ``outside``, that class too)."""
@@ -220,25 +225,33 @@ def _out_of_class(
     return [*rows, noise_share(loaded).to_dict()]
 
 
-def _simulate(recipe: Recipe, lake_url: str, options: dict, ids: list[str], ray_address):
-    """Simulate every missing master of ``ids`` (complete ones at these settings are kept,
-    failed ones tried again); return the campaign's summary. Stops the build, naming the first
-    failure, when any master failed: a model trained on part of its recipe's crystals would be
-    another model."""
+def _simulate(
+    recipe: Recipe, lake_url: str, options: dict, ids: list[str], outsiders: list[str], ray_address
+) -> list:
+    """Simulate every missing master of ``ids`` at each of the recipe's beam energies and of the
+    ``outsiders`` at its own (complete ones at these settings are kept, failed ones tried
+    again); return the campaigns' summaries. Stops the build, naming the first failure, when
+    any master failed: a model trained on part of its recipe's crystals would be another
+    model."""
     from simulate.campaign import run_campaign
     from simulate.errors import SimulateError
 
-    summary = run_campaign(
-        lake_url, options, recipe.simulation, material_ids=ids, seed=recipe.seed,
-        ray_address=ray_address, progress=True, retry_failed=True,
-    )  # fmt: skip
-    if summary.failed:
-        where, reason = summary.failed[0]
-        raise SimulateError(
-            f"model build {recipe.name}: {len(summary.failed)} of {len(ids)} masters failed "
-            f"(first: {where}: {reason}); run the same command again to retry them"
-        )
-    return summary
+    summaries = []
+    for variant, settings in recipe.voltage_settings():
+        chosen = ids + outsiders if variant == "default" else ids
+        summary = run_campaign(
+            lake_url, options, settings, material_ids=chosen, seed=recipe.seed,
+            ray_address=ray_address, progress=True, retry_failed=True, variant_name=variant,
+        )  # fmt: skip
+        if summary.failed:
+            where, reason = summary.failed[0]
+            raise SimulateError(
+                f"model build {recipe.name}: {len(summary.failed)} of {len(chosen)} masters "
+                f"at {settings.voltage_kv:g} kV failed (first: {where}: {reason}); run the "
+                "same command again to retry them"
+            )
+        summaries.append(summary)
+    return summaries
 
 
 def _train(
@@ -247,25 +260,20 @@ def _train(
     """Hold out materials per class, train on the rest of the recipe's materials ``ids`` (those
     with a master), evaluate on the held-out ones."""
     from lake import Lake
-    from train.patterns.materials import available_variants, holdout_split
-    from train.runs.kfold import material_labels, run_protocol
+    from train.patterns.materials import available_variants
+    from train.runs.kfold import run_protocol
 
     lake = Lake.open(lake_url, storage_options=options, mode="r")
-    config = recipe.training.refine(seed=recipe.seed)
+    config = recipe.training_config()  # a training seed: another draw on the recipe's split
     ids = [m for m in ids if available_variants(lake, m, config.variants)]
-    test_ids = None
-    if recipe.training_seed is not None:  # the recipe's split, another stream and network
-        labels = material_labels(lake, ids, config.label)
-        test_ids = holdout_split(ids, labels, recipe.holdout_fraction, recipe.seed)[1]
-        config = config.refine(seed=recipe.training_seed)
     finished = _finished_summary(lake, run_id, config)
     if finished is not None:
         report(f"train: reusing the finished run {run_id!r} (same settings)")
         return finished
     summary = run_protocol(
         lake_url, options, config, run_id, folds=1, holdout_fraction=recipe.holdout_fraction,
-        material_ids=ids, test_ids=test_ids, test_patterns_per_material=recipe.evaluation_patterns,
-        ray_address=ray_address,
+        material_ids=ids, test_patterns_per_material=recipe.evaluation_patterns,
+        ray_address=ray_address, split_seed=recipe.seed,
     )  # fmt: skip
     report(
         f"train: {len(summary['train_ids'])} materials, {len(summary['test_ids'])} held out; "

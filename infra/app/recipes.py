@@ -59,6 +59,10 @@ class Recipe:
         Label values kept; other materials are not trained on (None: every value).
     simulation
         Master settings (npx, dmin in nm, energies in keV, Bethe, Monte Carlo electrons).
+    beam_energies_kv
+        Further beam energies (keV) each material is simulated at, beside ``simulation``'s own
+        voltage: the lake variants ``kvNN`` (energy bins moved with the beam). Training draws
+        each pattern's energy among all of them; held-out scores mix them alike. Empty: one.
     training
         The supervised run (network, input size in px, epochs, pattern-centre range...).
     holdout_fraction
@@ -91,6 +95,7 @@ class Recipe:
     groups_per_laue_class: int | None = None
     classes: tuple[int | str, ...] | None = PAPER_CLASSES
     simulation: SimulationSettings = field(default_factory=SimulationSettings)
+    beam_energies_kv: tuple[float, ...] = ()
     training: SupervisedConfig = field(default_factory=SupervisedConfig)
     holdout_fraction: float = 0.2
     unseen_group_fraction: float = 0.0
@@ -119,6 +124,24 @@ class Recipe:
             if groups:
                 chosen[laue] = groups
         return chosen
+
+    def voltage_settings(self) -> list[tuple[str, SimulationSettings]]:
+        """``(variant, master settings)`` per beam energy: ``default`` at the simulation's own
+        voltage, then one ``kvNN`` variant per further beam energy."""
+        from simulate.variants import DEFAULT_VARIANT, voltage_variant_name
+
+        extra = [e for e in self.beam_energies_kv if e != self.simulation.voltage_kv]
+        return [(DEFAULT_VARIANT, self.simulation)] + [
+            (voltage_variant_name(kv), self.simulation.at_voltage(kv)) for kv in extra
+        ]
+
+    def training_config(self) -> SupervisedConfig:
+        """The training settings with the seed (``training_seed`` when set) and, when the recipe
+        has further beam energies, their variants added to the ones read."""
+        seed = self.seed if self.training_seed is None else self.training_seed
+        variants = list(self.training.variants)
+        variants += [v for v, _ in self.voltage_settings()[1:] if v not in variants]
+        return self.training.refine(seed=seed, variants=tuple(variants))
 
     def refine(self, **changes: object) -> Recipe:
         """A copy with ``changes`` applied."""
@@ -238,6 +261,12 @@ RECIPES: dict[str, Recipe] = {
         calibration_patterns=40,
         out_of_class=(),
         seed=3,
+    ),
+    "cubic-lab-kv": CUBIC_LAB.refine(
+        name="cubic-lab-kv",
+        description="cubic-lab trained across beam energies: every crystal simulated at 10, "
+        "15, 20, 25 and 30 kV, each training pattern's energy drawn among them",
+        beam_energies_kv=(10.0, 15.0, 25.0, 30.0),
     ),
     "cubic-lab-outside": CUBIC_LAB.refine(
         name="cubic-lab-outside",

@@ -32,11 +32,14 @@ class ScanGeometry:
         float32 (H, W) static background of the scan, or None.
     note
         One line saying what was used and where it came from (shown with the predictions).
+    beam_energy_kv
+        The beam energy (kV) the file records, or None.
     """
 
     detector: Detector | None = None
     static_background: np.ndarray | None = None
     note: str = "no geometry known"
+    beam_energy_kv: float | None = None
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,13 @@ class GivenGeometry:
     sample_tilt_deg: float = 70.0
 
     def for_shape(
-        self, shape: tuple[int, int], static_background: np.ndarray | None = None
+        self,
+        shape: tuple[int, int],
+        static_background: np.ndarray | None = None,
+        beam_energy_kv: float | None = None,
     ) -> ScanGeometry:
-        """The geometry of patterns of ``shape`` (conventions other than Bruker's depend on it)."""
+        """The geometry of patterns of ``shape`` (conventions other than Bruker's depend on it),
+        with what the file itself records besides (background, beam energy)."""
         detector = Detector.from_pc(
             tuple(self.pc), self.convention, shape=tuple(shape),
             tilt_deg=self.detector_tilt_deg, sample_tilt_deg=self.sample_tilt_deg,
@@ -70,7 +77,7 @@ class GivenGeometry:
         note = f"pattern centre given ({self.convention} {shown})"
         if static_background is not None:
             note += "; static background from the file"
-        return ScanGeometry(detector, static_background, note)
+        return ScanGeometry(detector, static_background, note, beam_energy_kv)
 
 
 def read_scan_geometry(path: str | Path, shape: tuple[int, int]) -> ScanGeometry:
@@ -98,7 +105,17 @@ def read_scan_geometry(path: str | Path, shape: tuple[int, int]) -> ScanGeometry
         note = f"pattern centre from the file (Bruker {shown})"
     if background is not None:
         note += "; static background from the file"
-    return ScanGeometry(detector, background, note)
+    return ScanGeometry(detector, background, note, recorded_beam_energy(signal))
+
+
+def recorded_beam_energy(signal: Any) -> float | None:
+    """The beam energy (kV) a kikuchipy signal's metadata records; None when absent or not a
+    plausible SEM voltage (0-60 kV)."""
+    try:
+        value = float(signal.metadata.get_item("Acquisition_instrument.SEM.beam_energy"))
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) and 0 < value <= 60 else None
 
 
 def _lazy_signal(path: Path) -> Any:

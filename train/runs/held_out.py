@@ -26,20 +26,23 @@ def held_out_batches(
     per_material: int,
     seed_offset: int,
     augment: AugmentConfig | None = None,
+    variants: tuple[str, ...] | None = None,
 ) -> Iterator[tuple[torch.Tensor, list, list[str]]]:
     """Yield ``(patterns (B, 1, S, S), true label values, material ids)`` batches holding
     exactly ``per_material`` patterns of each material (the padding of the last batch is cut).
 
     ``seed_offset`` is added to the run's seed, so evaluation and calibration draw other
     orientations than training and than each other. ``augment``: render them degraded as in
-    training instead (for diagnostics; evaluation never does).
+    training instead (for diagnostics; evaluation never does). ``variants``: read these master
+    variants instead of the run's (masters of the same materials at other settings, e.g. another
+    beam energy).
     """
     settings = loaded.settings
     stream_config = loaded.reading.stream_config(
         batch_size=int(settings.get("batch_size", 128)),
         seed=int(settings.get("seed", 0)) + seed_offset,
         energy=settings.get("energy", "weighted"),
-        variants=tuple(settings.get("variants") or ("default",)),
+        variants=variants or tuple(settings.get("variants") or ("default",)),
         device=str(settings.get("stream_device", "cpu")),
     )
     if augment is not None:

@@ -12,6 +12,7 @@ A run is loaded from a lake (:func:`load_run`) or from a model package folder
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from train.errors import TrainingError, one_line
 from train.models import build_classifier, build_mcd_networks
 from train.patterns.errors import PatternError
 from train.patterns.reading import PatternReading
+from train.runs.beam_energy import trained_beam_energies
 from train.runs.calibration import DEFAULT_THRESHOLD, Calibration
 from train.runs.run import (
     CALIBRATION_FILE,
@@ -93,6 +95,8 @@ class LoadedRun:
     limits
         What a model package's card says it must not be used for (its ``limits`` section's
         ``use`` line), for ``predict`` to repeat; None when the card states no limits.
+    beam_energies_kv
+        The beam energies (kV) the model was trained on, from its card; None when unknown.
     """
 
     run_id: str
@@ -103,6 +107,7 @@ class LoadedRun:
     model: nn.Module
     calibration: Calibration | None = None
     limits: str | None = None
+    beam_energies_kv: tuple[float, ...] | None = None
 
     @property
     def threshold(self) -> float:
@@ -185,9 +190,11 @@ def load_model(name_or_path: str | Path) -> LoadedRun:
         raise TrainingError(f"{where}: lacks {MODEL_FILE}") from None
     except Exception as exc:  # torch raises many types for a truncated or foreign file
         raise TrainingError(f"{where}: {MODEL_FILE} is unreadable ({one_line(exc)})") from None
-    return _loaded(
-        folder.name, where, config, classes, reading, state, calibration, stated_limits(folder)
+    card = package_card(folder)
+    loaded = _loaded(
+        folder.name, where, config, classes, reading, state, calibration, stated_limits(card)
     )
+    return dataclasses.replace(loaded, beam_energies_kv=trained_beam_energies(card))
 
 
 def model_folder(name_or_path: str | Path) -> Path:
@@ -206,15 +213,20 @@ def model_folder(name_or_path: str | Path) -> Path:
     return shipped
 
 
-def stated_limits(folder: Path) -> str | None:
-    """The ``use`` line of a package card's ``limits`` section (see
-    ``infra.app.card_sections``), None when the card has none or cannot be read: the card is
-    documentation, so a damaged one never blocks inference."""
+def package_card(folder: Path) -> dict[str, Any]:
+    """A package's ``card.json``; empty when missing or unreadable: the card is documentation,
+    so a damaged one never blocks inference."""
     try:
         card = json.loads((folder / CARD_FILE).read_text())
     except (OSError, ValueError):
-        return None
-    limits = card.get("limits") if isinstance(card, dict) else None
+        return {}
+    return card if isinstance(card, dict) else {}
+
+
+def stated_limits(card: dict[str, Any]) -> str | None:
+    """The ``use`` line of a package card's ``limits`` section (see
+    ``infra.app.card_sections``), None when the card has none."""
+    limits = card.get("limits")
     use = limits.get("use") if isinstance(limits, dict) else None
     return str(use) if use else None
 

@@ -21,6 +21,7 @@ from train.patterns.experimental import PatternSet, image_quality, read_patterns
 from train.patterns.network_input import network_input
 from train.patterns.scan_geometry import GivenGeometry, ScanGeometry, read_scan_geometry
 from train.patterns.static_background import with_static_background
+from train.runs.beam_energy import beam_energy_note
 from train.runs.inference import LoadedRun, load_run
 from train.runs.prediction_outputs import (
     Prediction,
@@ -61,14 +62,16 @@ def predict_file(
     detector, an unknown one cropped to the central square. A file without a static background
     is flat-fielded by a smooth fit to its mean (``with_static_background``). The run's input size and
     pre-processing come from its ``reading.json``. ``Prediction.geometry_note`` says which was
-    used; ``Prediction.quality`` holds each raw pattern's image quality. With a ``gate`` (a
+    used, and the beam energy the file records against the model's training energies;
+    ``Prediction.quality`` holds each raw pattern's image quality. With a ``gate`` (a
     Laue-class model), patterns it puts outside the run's classes come out uncertain.
     """
     pattern_set, used, prepared = read_as_trained(loaded, path, given)
     probabilities = loaded.probabilities(prepared).numpy().astype(np.float32)
+    beam = beam_energy_note(used.beam_energy_kv, loaded.beam_energies_kv)
     return Prediction(
         loaded.run_id, str(path), pattern_set.nav_shape, loaded.classes, probabilities,
-        geometry_note=used.note, label=loaded.reading.label, threshold=loaded.threshold,
+        geometry_note="; ".join(n for n in (used.note, beam) if n), label=loaded.reading.label, threshold=loaded.threshold,
         calibrated=loaded.calibration is not None, quality=image_quality(pattern_set.patterns),
         gate=None if gate is None else gate.read(pattern_set.patterns, used),
     )  # fmt: skip
@@ -83,7 +86,9 @@ def read_as_trained(
     pattern_set = read_patterns(path)
     shape = tuple(pattern_set.patterns.shape[-2:])
     recorded = read_scan_geometry(path, shape)
-    used = recorded if given is None else given.for_shape(shape, recorded.static_background)
+    used = recorded
+    if given is not None:
+        used = given.for_shape(shape, recorded.static_background, recorded.beam_energy_kv)
     used = with_static_background(used, pattern_set.patterns)
     return pattern_set, used, network_input(pattern_set.patterns, used, loaded.reading)
 
