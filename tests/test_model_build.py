@@ -136,6 +136,7 @@ def test_a_recipe_with_further_beam_energies_trains_on_each(tiny_package, tmp_pa
     card = json.loads((package / "card.json").read_text())
     assert card["build"]["recipe_settings"]["beam_energies_kv"] == [30.0]
     assert card["training"]["settings"]["variants"] == ["default", "kv30"]
+    assert "30 kV (`kv30`, bins 30-30 keV)" in (package / "card.md").read_text()
     lake = Lake.open(lake_url, mode="r")
     trained = [*card["training"]["train_ids"], *card["training"]["test_ids"]]
     assert card["build"]["masters"]["simulated"] == len(trained)

@@ -342,6 +342,8 @@ def _add_build_record(
         "",
         f"Rebuild: `{command}` ({machine}).",
         "",
+        _energies_line(recipe),
+        "",
         *markdown_table(
             ("stage", "wall time (s)"), [*stages, ("total", f"{sum(seconds.values()):.0f}")]
         ),
@@ -357,6 +359,16 @@ def _add_build_record(
         "",
     ]
     add_to_card(package, change, lines)
+
+
+def _energies_line(recipe: Recipe) -> str:
+    """The beam energies the masters were simulated at (what ``predict`` compares a file's
+    recorded voltage with), and their energy bins."""
+    shown = [
+        f"{s.voltage_kv:g} kV (`{variant}`, bins {s.energy_min_kev:g}-{s.energy_max_kev:g} keV)"
+        for variant, s in recipe.voltage_settings()
+    ]
+    return "Masters at beam energies: " + "; ".join(shown) + "."
 
 
 def _reuse_note(masters: dict[str, int]) -> list[str]:
