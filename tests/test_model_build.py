@@ -170,7 +170,7 @@ def test_recipes_scale_and_name_errors():
     with pytest.raises(
         ValueError,
         match="recipe 'nope': unknown; known: cubic-cpu, cubic-lab, systems-lab, "
-        "cubic-lab-outside, tiny",
+        "cubic-lab-kv, cubic-lab-outside, tiny",
     ):
         recipe("nope")
 

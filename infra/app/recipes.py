@@ -264,9 +264,9 @@ RECIPES: dict[str, Recipe] = {
     ),
     "cubic-lab-kv": CUBIC_LAB.refine(
         name="cubic-lab-kv",
-        description="cubic-lab trained across beam energies: every crystal simulated at 10, "
-        "15, 20, 25 and 30 kV, each training pattern's energy drawn among them",
-        beam_energies_kv=(10.0, 15.0, 25.0, 30.0),
+        description="cubic-lab trained across beam energies: every crystal simulated at 15, "
+        "20, 25 and 30 kV, each training pattern's energy drawn among them",
+        beam_energies_kv=(15.0, 25.0, 30.0),
     ),
     "cubic-lab-outside": CUBIC_LAB.refine(
         name="cubic-lab-outside",
