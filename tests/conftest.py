@@ -159,9 +159,9 @@ def make_master() -> Any:
 @pytest.fixture(scope="session")
 def kikuchipy_data_dir() -> Path:
     """kikuchipy's real EMsoft Ni master-pattern data (file, namelists, .xtal)."""
-    import kikuchipy
+    from train.patterns.sample_scans import kikuchipy_data
 
-    return Path(kikuchipy.__file__).parent / "data" / "emsoft_ebsd_master_pattern"
+    return kikuchipy_data() / "emsoft_ebsd_master_pattern"
 
 
 @pytest.fixture(scope="session")

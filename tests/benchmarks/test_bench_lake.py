@@ -58,13 +58,9 @@ def _engine_master() -> np.ndarray:
 
 def _ni_master() -> np.ndarray:
     """kikuchipy's bundled EMsoft Ni master (20 keV plane, uint8-quantised) as float32."""
-    import kikuchipy
+    from simulate.validation import emsoft_ni_master_file
 
-    path = (
-        Path(kikuchipy.__file__).parent
-        / "data/emsoft_ebsd_master_pattern/ni_mc_mp_20kv_uint8_gzip_opts9.h5"
-    )
-    with h5py.File(path, "r") as handle:
+    with h5py.File(emsoft_ni_master_file(), "r") as handle:
         north = handle["EMData/EBSDmaster/mLPNH"][0, 0]
         south = handle["EMData/EBSDmaster/mLPSH"][0, 0]
     return np.stack([north, south])[None].astype(np.float32)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import kikuchipy as kp
 import numpy as np
@@ -19,11 +18,12 @@ import pytest
 import torch
 from timing import best_interleaved_seconds
 
+from simulate.validation import emsoft_ni_master_file
 from train.patterns.detector import Detector
 from train.patterns.orientations import sample_so3
 from train.patterns.projection import Projector
 
-NI = Path(kp.__file__).parent / "data/emsoft_ebsd_master_pattern/ni_mc_mp_20kv_uint8_gzip_opts9.h5"
+NI = emsoft_ni_master_file()
 THREADS = 2
 SIZE, BATCH = 229, 32
 
