@@ -39,7 +39,7 @@ def test_the_shipped_model_is_listed_with_its_card_figures(capsys):
     assert ls_handler(args) == 0
     line = next(row for row in capsys.readouterr().out.splitlines() if row.startswith(SHIPPED))
     assert "shipped" in line and "Pm-3m Pm-3n Fm-3m Fd-3m Im-3m" in line
-    assert "accuracy 0.9" in line
+    assert "accuracy 0.9" in line and line.endswith("trained at 20 kV")
 
 
 def test_emsofts_simulated_ni_pattern_is_called_fm3m(shipped):

@@ -181,6 +181,6 @@ def ls_handler(args: argparse.Namespace) -> int:
     for row in rows:
         print(
             f"{row['name']:<24} {row['where']:<9} {row['label']:<30} {row['classes']:<30} "
-            f"accuracy {row['accuracy']}; ECE {row['ece']}"
+            f"accuracy {row['accuracy']}; ECE {row['ece']}; trained at {row['beam_kv']} kV"
         )
     return 0

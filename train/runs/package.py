@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from train.errors import TrainingError
+from train.runs.beam_energy import trained_beam_energies
 from train.runs.calibration import Calibration
 from train.runs.card_ids import id_list
 from train.runs.inference import SHIPPED_MODELS, load_model, shipped_model_names
@@ -371,7 +372,7 @@ def headline(card: dict[str, Any]) -> dict[str, str]:
 
 def list_models(lake_url: str | None, storage_options: dict | None = None) -> list[dict]:
     """Shipped packages and the lake's runs that carry a card: ``name``, ``where``, ``label``,
-    ``classes`` (symbols), ``accuracy``, ``ece``. A missing lake lists the shipped ones only."""
+    ``classes`` (symbols), ``accuracy``, ``ece``, ``beam_kv`` (trained beam energies). A missing lake lists the shipped ones only."""
     rows = []
     for name in shipped_model_names():
         card_path = SHIPPED_MODELS / name / CARD_FILE
@@ -402,6 +403,7 @@ def _row(card: dict[str, Any], where: str, name: str) -> dict[str, str]:
         "classes": " ".join(card.get("symbols") or []),
         "accuracy": figures["accuracy"],
         "ece": figures["ece"],
+        "beam_kv": "/".join(f"{e:g}" for e in trained_beam_energies(card) or ()) or "?",
     }
 
 
