@@ -12,7 +12,6 @@ A run is loaded from a lake (:func:`load_run`) or from a model package folder
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,10 +190,10 @@ def load_model(name_or_path: str | Path) -> LoadedRun:
     except Exception as exc:  # torch raises many types for a truncated or foreign file
         raise TrainingError(f"{where}: {MODEL_FILE} is unreadable ({one_line(exc)})") from None
     card = package_card(folder)
-    loaded = _loaded(
-        folder.name, where, config, classes, reading, state, calibration, stated_limits(card)
-    )
-    return dataclasses.replace(loaded, beam_energies_kv=trained_beam_energies(card))
+    return _loaded(
+        folder.name, where, config, classes, reading, state, calibration, stated_limits(card),
+        trained_beam_energies(card),
+    )  # fmt: skip
 
 
 def model_folder(name_or_path: str | Path) -> Path:
@@ -259,6 +258,7 @@ def _loaded(
     state: Any,
     calibration: Calibration | None,
     limits: str | None = None,
+    beam_energies_kv: tuple[float, ...] | None = None,
 ) -> LoadedRun:
     """Rebuild the network of a run's files (``where`` names it in errors)."""
     kind, arch = _checked_config(where, config)
@@ -273,7 +273,9 @@ def _loaded(
             f"{where}: {MODEL_FILE} does not fit {CONFIG_FILE} and {CLASSES_FILE} "
             f"({one_line(exc, 200)})"
         ) from None
-    return LoadedRun(run_id, kind, list(classes), config, reading, model, calibration, limits)
+    return LoadedRun(
+        run_id, kind, list(classes), config, reading, model, calibration, limits, beam_energies_kv
+    )
 
 
 def _checked_config(where: str, config: dict[str, Any]) -> tuple[str, str]:
