@@ -60,7 +60,7 @@ class Recipe:
     simulation
         Master settings (npx, dmin in nm, energies in keV, Bethe, Monte Carlo electrons).
     beam_energies_kv
-        Further beam energies (keV) each material is simulated at, beside ``simulation``'s own
+        Further beam energies (kV) each material is simulated at, beside ``simulation``'s own
         voltage: the lake variants ``kvNN`` (energy bins moved with the beam). Training draws
         each pattern's energy among all of them; held-out scores mix them alike. Empty: one.
     training
