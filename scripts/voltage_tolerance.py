@@ -16,7 +16,9 @@ held-out materials are simulated; masters at the recipe's own energy are the ``d
 variant (reused from a build's lake), the others are the variants ``kvNN`` (the variants a
 recipe with ``beam_energies_kv`` trains on). Energy planes: the recipe's, moved with the beam
 (15 and 20 keV at 20 kV; 25 and 30 keV at 30 kV). Writes the JSON (accuracy, 95 % interval over
-materials and per class, per beam energy) and a PNG of it beside the JSON.
+materials and per class, per beam energy) and a PNG of it beside the JSON; ``--card PACKAGE``
+also adds the figures to that package's card (``--from-json OUT --card PACKAGE``: from an
+earlier run, without scoring again).
 """
 
 from __future__ import annotations
@@ -113,6 +115,48 @@ def figure(results: dict[str, dict], path: Path, title: str, symbols: dict[str, 
     plt.close(fig)
 
 
+def card_lines(results: dict[str, dict], trained_kv: list[float], command: str) -> list[str]:
+    """The ``## Beam energy`` section of a model card: held-out accuracy per beam energy."""
+    from infra.app.card_sections import markdown_table
+
+    rows = []
+    for kv in sorted(results, key=float):
+        found, interval = results[kv], results[kv]["interval_over_materials"]
+        trained = "yes" if float(kv) in trained_kv else "no"
+        rows.append((f"{float(kv):g}", trained, f"{found['accuracy']:.3f}",
+                     f"{interval['low']:.3f}-{interval['high']:.3f}"))  # fmt: skip
+    header = ("beam energy (kV)", "trained at", "held-out accuracy", "95% over materials")
+    return [
+        "",
+        "## Beam energy",
+        "",
+        "The held-out materials simulated at other beam energies (energy bins moved with the",
+        f"beam), scored as the evaluation above. Command: `{command}`.",
+        "",
+        *markdown_table(header, rows),
+        "",
+    ]
+
+
+def add_to_package_card(package: Path, record: dict, command: str) -> None:
+    """Store the per-energy figures in the package's ``card.json`` (``beam_energy``) and append
+    their table to ``card.md``; a card that has them already is refused (one line)."""
+    from infra.app.card_sections import add_to_card
+    from train.runs.beam_energy import trained_beam_energies
+
+    card = json.loads((package / "card.json").read_text())
+    if "beam_energy" in card:
+        raise SystemExit(f"{package / 'card.json'}: beam_energy: already there; not added again")
+    kept = {
+        kv: {k: v for k, v in found.items() if k in ("accuracy", "interval_over_materials",
+                                                    "per_class", "n_patterns")}
+        for kv, found in record["by_kv"].items()
+    }  # fmt: skip
+    trained = list(trained_beam_energies(card) or ())
+    add_to_card(package, lambda c: c.update(beam_energy=kept),
+                card_lines(record["by_kv"], trained, command))  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="cubic-lab", help="package folder or shipped name")
@@ -120,8 +164,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kv", type=float, nargs="+", default=[10, 15, 20, 25, 30])
     parser.add_argument("--patterns-per-material", type=int, default=100)
     parser.add_argument("--materials", type=int, default=None, help="first N held-out only")
-    parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    parser.add_argument("--out", type=Path, help="JSON file to write")
+    parser.add_argument("--card", type=Path, help="a package folder whose card gets the figures")
+    parser.add_argument("--from-json", type=Path, help="an earlier --out to add to --card")
     args = parser.parse_args(argv)
+    command = "python scripts/voltage_tolerance.py --model MODEL --lake LAKE --kv ..."
+    if args.from_json:
+        if not args.card:
+            parser.error("--from-json needs --card")
+        add_to_package_card(args.card, json.loads(args.from_json.read_text()), command)
+        print(f"added the beam-energy figures of {args.from_json} to {args.card}")
+        return 0
+    if not args.out:
+        parser.error("--out is required (or --from-json with --card)")
 
     from infra.app.model_build import ingest_recipe
     from infra.app.recipes import recipe
@@ -159,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     title = f"{Path(args.model).name}: held-out materials vs beam energy"
     figure(results, args.out.with_suffix(".png"), title, symbols)
     print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
+    if args.card:
+        add_to_package_card(args.card, record, command)
     return 0
 
 

@@ -93,3 +93,32 @@ def test_another_beam_energy_moves_the_energy_bins_with_it():
     assert voltage_variant_name(30.0) == "kv30" and voltage_variant_name(12.5) == "kv12p5"
     with pytest.raises(SimulateInputError, match="energies"):
         recipe_like.at_voltage(4.0)
+
+
+def test_the_figures_go_into_a_card_once(tmp_path):
+    """``--card``: the per-energy figures are stored in ``card.json`` and tabled in
+    ``card.md``, the trained energy marked; adding them twice is refused."""
+    import json
+    import shutil
+
+    from voltage_tolerance import add_to_package_card
+
+    from train.runs.inference import model_folder
+
+    package = tmp_path / "cubic-lab"
+    shutil.copytree(model_folder("cubic-lab"), package)
+    card = json.loads((package / "card.json").read_text())
+    card.pop("beam_energy", None)
+    (package / "card.json").write_text(json.dumps(card))
+    found = {"accuracy": 0.5, "interval_over_materials": {"low": 0.4, "high": 0.6},
+             "per_class": {"225": 0.5}, "n_patterns": 10, "per_material": {"x": 0.5}}  # fmt: skip
+    record = {"by_kv": {"20": found, "30": {**found, "accuracy": 0.25}}}
+    add_to_package_card(package, record, "python scripts/voltage_tolerance.py ...")
+    card = json.loads((package / "card.json").read_text())
+    assert card["beam_energy"]["30"]["accuracy"] == 0.25
+    assert "per_material" not in card["beam_energy"]["20"]
+    text = (package / "card.md").read_text()
+    assert "## Beam energy" in text
+    assert "| 20 | yes | 0.500 | 0.400-0.600 |" in text and "| 30 | no | 0.250 |" in text
+    with pytest.raises(SystemExit, match="already there"):
+        add_to_package_card(package, record, "again")
