@@ -115,6 +115,14 @@ def figure(results: dict[str, dict], path: Path, title: str, symbols: dict[str, 
     plt.close(fig)
 
 
+def measuring_command(record: dict) -> str:
+    """The command that measured ``record`` (its model, energies and sample size; any lake)."""
+    energies = " ".join(sorted(record["by_kv"], key=float))
+    return (f"python scripts/voltage_tolerance.py --model {Path(record['model']).name} "
+            f"--lake LAKE --kv {energies} --patterns-per-material "
+            f"{record['patterns_per_material']} --out FILE.json")  # fmt: skip
+
+
 def card_lines(results: dict[str, dict], trained_kv: list[float], command: str) -> list[str]:
     """The ``## Beam energy`` section of a model card: held-out accuracy per beam energy."""
     from infra.app.card_sections import markdown_table
@@ -160,7 +168,7 @@ def add_to_package_card(package: Path, record: dict, command: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="cubic-lab", help="package folder or shipped name")
-    parser.add_argument("--lake", required=True, help="lake URL (structures ingested if absent)")
+    parser.add_argument("--lake", help="lake URL (structures ingested if absent)")
     parser.add_argument("--kv", type=float, nargs="+", default=[10, 15, 20, 25, 30])
     parser.add_argument("--patterns-per-material", type=int, default=100)
     parser.add_argument("--materials", type=int, default=None, help="first N held-out only")
@@ -168,15 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--card", type=Path, help="a package folder whose card gets the figures")
     parser.add_argument("--from-json", type=Path, help="an earlier --out to add to --card")
     args = parser.parse_args(argv)
-    command = "python scripts/voltage_tolerance.py --model MODEL --lake LAKE --kv ..."
     if args.from_json:
         if not args.card:
             parser.error("--from-json needs --card")
-        add_to_package_card(args.card, json.loads(args.from_json.read_text()), command)
+        record = json.loads(args.from_json.read_text())
+        add_to_package_card(args.card, record, measuring_command(record))
         print(f"added the beam-energy figures of {args.from_json} to {args.card}")
         return 0
-    if not args.out:
-        parser.error("--out is required (or --from-json with --card)")
+    if not args.out or not args.lake:
+        parser.error("--lake and --out are required (or --from-json with --card)")
 
     from infra.app.model_build import ingest_recipe
     from infra.app.recipes import recipe
@@ -215,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     figure(results, args.out.with_suffix(".png"), title, symbols)
     print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
     if args.card:
-        add_to_package_card(args.card, record, command)
+        add_to_package_card(args.card, record, measuring_command(record))
     return 0
 
 

@@ -25,6 +25,11 @@ def test_only_a_recording_away_from_every_trained_energy_is_flagged():
     assert "outside the model's 20 kV training" in beam_energy_note(30.0, (20.0,))
     assert "outside" not in beam_energy_note(30.0, (10.0, 20.0, 30.0))
     assert "outside" not in beam_energy_note(30.0, None)  # the model does not say: no claim
+    measured = {20.0: 0.96, 30.0: 0.82}
+    assert beam_energy_note(31.0, (20.0,), measured).endswith(
+        "(held-out 0.82 at 30 kV on its card)"
+    )
+    assert "held-out" not in beam_energy_note(40.0, (20.0,), measured)  # none measured near 40
 
 
 def test_predict_reads_the_file_s_voltage_and_says_when_the_model_never_saw_it(
@@ -50,4 +55,5 @@ def test_predict_reads_the_file_s_voltage_and_says_when_the_model_never_saw_it(
         signal.save(rewritten)
     at_30 = predict_file(model, rewritten)
     assert "beam 30 kV from the file, outside the model's 20 kV training" in at_30.geometry_note
+    assert "(held-out 0.82 at 30 kV on its card)" in at_30.geometry_note  # the card measured it
     assert "pattern centre from the file" in at_30.geometry_note

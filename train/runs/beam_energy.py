@@ -28,14 +28,33 @@ def trained_beam_energies(card: Any) -> tuple[float, ...] | None:
     return tuple(sorted(set(energies)))
 
 
-def beam_energy_note(recorded_kv: float | None, trained_kv: tuple[float, ...] | None) -> str:
+def measured_accuracies(card: Any) -> dict[float, float]:
+    """Held-out accuracy by beam energy (kV) as measured into the card
+    (``scripts/voltage_tolerance.py --card``); empty when it was not."""
+    try:
+        return {float(kv): float(v["accuracy"]) for kv, v in card["beam_energy"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return {}
+
+
+def beam_energy_note(
+    recorded_kv: float | None,
+    trained_kv: tuple[float, ...] | None,
+    measured: dict[float, float] | None = None,
+) -> str:
     """One clause for the file's summary line: the recorded beam energy and, when it lies more
     than :data:`TOLERANCE_KV` from every trained one, that the call is outside the model's
-    training; empty when the file records none."""
+    training, with the card's held-out accuracy at the nearest ``measured`` energy when one
+    lies within the tolerance; empty when the file records none."""
     if recorded_kv is None:
         return ""
     shown = f"beam {recorded_kv:g} kV from the file"
     if not trained_kv or min(abs(recorded_kv - e) for e in trained_kv) <= TOLERANCE_KV:
         return shown
     trained = "/".join(f"{e:g}" for e in trained_kv)
-    return f"{shown}, outside the model's {trained} kV training: expect lower accuracy"
+    note = f"{shown}, outside the model's {trained} kV training: expect lower accuracy"
+    near = [kv for kv in measured or {} if abs(kv - recorded_kv) <= TOLERANCE_KV]
+    if near:
+        kv = min(near, key=lambda e: abs(e - recorded_kv))
+        note += f" (held-out {measured[kv]:.2f} at {kv:g} kV on its card)"
+    return note

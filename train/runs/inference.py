@@ -24,7 +24,7 @@ from train.errors import TrainingError, one_line
 from train.models import build_classifier, build_mcd_networks
 from train.patterns.errors import PatternError
 from train.patterns.reading import PatternReading
-from train.runs.beam_energy import trained_beam_energies
+from train.runs.beam_energy import measured_accuracies, trained_beam_energies
 from train.runs.calibration import DEFAULT_THRESHOLD, Calibration
 from train.runs.run import (
     CALIBRATION_FILE,
@@ -96,6 +96,8 @@ class LoadedRun:
         ``use`` line), for ``predict`` to repeat; None when the card states no limits.
     beam_energies_kv
         The beam energies (kV) the model was trained on, from its card; None when unknown.
+    beam_energy_accuracy
+        Held-out accuracy by beam energy (kV) where the card records it measured.
     """
 
     run_id: str
@@ -107,6 +109,7 @@ class LoadedRun:
     calibration: Calibration | None = None
     limits: str | None = None
     beam_energies_kv: tuple[float, ...] | None = None
+    beam_energy_accuracy: dict[float, float] | None = None
 
     @property
     def threshold(self) -> float:
@@ -192,7 +195,7 @@ def load_model(name_or_path: str | Path) -> LoadedRun:
     card = package_card(folder)
     return _loaded(
         folder.name, where, config, classes, reading, state, calibration, stated_limits(card),
-        trained_beam_energies(card),
+        trained_beam_energies(card), measured_accuracies(card),
     )  # fmt: skip
 
 
@@ -259,6 +262,7 @@ def _loaded(
     calibration: Calibration | None,
     limits: str | None = None,
     beam_energies_kv: tuple[float, ...] | None = None,
+    beam_energy_accuracy: dict[float, float] | None = None,
 ) -> LoadedRun:
     """Rebuild the network of a run's files (``where`` names it in errors)."""
     kind, arch = _checked_config(where, config)
@@ -274,8 +278,9 @@ def _loaded(
             f"({one_line(exc, 200)})"
         ) from None
     return LoadedRun(
-        run_id, kind, list(classes), config, reading, model, calibration, limits, beam_energies_kv
-    )
+        run_id, kind, list(classes), config, reading, model, calibration, limits,
+        beam_energies_kv, beam_energy_accuracy,
+    )  # fmt: skip
 
 
 def _checked_config(where: str, config: dict[str, Any]) -> tuple[str, str]:

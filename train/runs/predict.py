@@ -68,7 +68,9 @@ def predict_file(
     """
     pattern_set, used, prepared = read_as_trained(loaded, path, given)
     probabilities = loaded.probabilities(prepared).numpy().astype(np.float32)
-    beam = beam_energy_note(used.beam_energy_kv, loaded.beam_energies_kv)
+    beam = beam_energy_note(
+        used.beam_energy_kv, loaded.beam_energies_kv, loaded.beam_energy_accuracy
+    )
     return Prediction(
         loaded.run_id, str(path), pattern_set.nav_shape, loaded.classes, probabilities,
         geometry_note="; ".join(n for n in (used.note, beam) if n), label=loaded.reading.label, threshold=loaded.threshold,
