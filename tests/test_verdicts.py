@@ -46,3 +46,10 @@ def test_without_the_class_a_confident_call_is_a_call():
     line = summary_line(prediction)
     assert "confident 2 (Fm-3m 1, Pm-3m 1), uncertain 2 " in line
     assert "outside" not in line
+
+
+def test_the_summary_pools_the_file_s_probabilities_without_a_verdict():
+    """The mean over patterns names the two leading classes, uncertain patterns included."""
+    line = summary_line(_prediction([225, 229, 221]))
+    # means: Fm-3m (0.90+0.10+0.40+0.05)/4 = 0.36, Pm-3m 0.51, Im-3m 0.125
+    assert line.endswith("; mean over the file Pm-3m 0.51, Fm-3m 0.36")

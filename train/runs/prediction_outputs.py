@@ -123,6 +123,8 @@ def summary_line(prediction: Prediction) -> str:
     )
     if prediction.quality is not None and total:
         text += f", median image quality {float(np.median(prediction.quality)):.3f}"
+    if total:
+        text += f"; mean over the file {file_mean(prediction)}"
     if prediction.gate is not None and total:
         outside = prediction.gate.outside
         calls = Counter(c for c, out in zip(prediction.gate.calls, outside, strict=True) if out)
@@ -131,6 +133,15 @@ def summary_line(prediction: Prediction) -> str:
             f" ({shown})" if shown else ""
         )
     return text
+
+
+def file_mean(prediction: Prediction, shown: int = 2) -> str:
+    """The ``shown`` classes of highest mean probability over the file's patterns, e.g.
+    ``Fm-3m 0.40, Im-3m 0.29``: for a one-phase sample, the scan's evidence pooled (a
+    description, not a verdict: patterns of one grain are not independent draws)."""
+    mean = prediction.probabilities.mean(0)
+    order = np.argsort(-mean, kind="stable")[:shown]
+    return ", ".join(f"{prediction.symbols[i]} {mean[i]:.2f}" for i in order)
 
 
 def out_folder(out_dir: str | Path) -> Path:
