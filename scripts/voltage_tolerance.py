@@ -18,7 +18,8 @@ recipe with ``beam_energies_kv`` trains on). Energy planes: the recipe's, moved 
 (15 and 20 keV at 20 kV; 25 and 30 keV at 30 kV). Writes the JSON (accuracy, 95 % interval over
 materials and per class, per beam energy) and a PNG of it beside the JSON; ``--card PACKAGE``
 also adds the figures to that package's card (``--from-json OUT --card PACKAGE``: from an
-earlier run, without scoring again).
+earlier run, without scoring again). A package of ``scripts/recipe_variant.py`` is named after
+no recipe: give the recipe it varies with ``--recipe``.
 """
 
 from __future__ import annotations
@@ -165,6 +166,19 @@ def add_to_package_card(package: Path, record: dict, command: str) -> None:
                 card_lines(record["by_kv"], trained, command))  # fmt: skip
 
 
+def recipe_for(card: dict, name: str | None, model: str) -> Any:
+    """The recipe ``name``, else the one the card was built with; a card built by a recipe
+    variant (named after no recipe) asks for ``--recipe`` in one line."""
+    from infra.app.recipes import RECIPES, recipe
+
+    wanted = name or card["build"]["recipe"]
+    if wanted not in RECIPES:
+        source = "--recipe" if name else f"{model}: card.json build.recipe"
+        raise SystemExit(f"{source} {wanted!r}: not a recipe (a recipe variant's package? give "
+                         f"--recipe BASE); known: {', '.join(RECIPES)}")  # fmt: skip
+    return recipe(wanted)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="cubic-lab", help="package folder or shipped name")
@@ -175,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="JSON file to write")
     parser.add_argument("--card", type=Path, help="a package folder whose card gets the figures")
     parser.add_argument("--from-json", type=Path, help="an earlier --out to add to --card")
+    parser.add_argument(
+        "--recipe",
+        help="the recipe whose settings to simulate at (default: the card's; give it "
+        "for a package of scripts/recipe_variant.py, named after no recipe)",
+    )
     args = parser.parse_args(argv)
     if args.from_json:
         if not args.card:
@@ -187,12 +206,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--lake and --out are required (or --from-json with --card)")
 
     from infra.app.model_build import ingest_recipe
-    from infra.app.recipes import recipe
     from lake import Lake
     from train.runs.inference import load_model, model_folder
 
     card = json.loads((model_folder(args.model) / "card.json").read_text())
-    cooking = recipe(card["build"]["recipe"])
+    cooking = recipe_for(card, args.recipe, args.model)
     ids = list(card["protocol"]["test_ids"])[: args.materials]
     model = load_model(args.model)
     Lake.open(args.lake, create=True)

@@ -122,3 +122,16 @@ def test_the_figures_go_into_a_card_once(tmp_path):
     assert "| 20 | yes | 0.500 | 0.400-0.600 |" in text and "| 30 | no | 0.250 |" in text
     with pytest.raises(SystemExit, match="already there"):
         add_to_package_card(package, record, "again")
+
+
+def test_a_variant_package_names_its_recipe_or_is_asked_for_it():
+    """A recipe variant's card names no recipe: one line asks for ``--recipe``."""
+    from voltage_tolerance import recipe_for
+
+    card = {"build": {"recipe": "cubic-lab-kv-s2"}}
+    with pytest.raises(
+        SystemExit, match=r"build.recipe 'cubic-lab-kv-s2': not a recipe .*--recipe"
+    ):
+        recipe_for(card, None, "OUT/cubic-lab-kv-s2")
+    assert recipe_for(card, "cubic-lab-kv", "OUT/cubic-lab-kv-s2").name == "cubic-lab-kv"
+    assert recipe_for({"build": {"recipe": "cubic-lab"}}, None, "cubic-lab").name == "cubic-lab"
