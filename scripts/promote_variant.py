@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-IGNORED = ("name", "description")
+IGNORED = ("name", "description", "varies")
 """Recipe fields a variant may differ in and still be the recipe."""
 
 

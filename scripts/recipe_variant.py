@@ -88,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     seed = changes.pop("seed", None)  # the build seeds training with the recipe's seed
     variant = base.refine(
-        name=args.name, training=base.training.refine(**changes), training_seed=seed
+        name=args.name,
+        training=base.training.refine(**changes),
+        training_seed=seed,
+        varies=args.recipe,
     )
     build_model(
         variant, args.lake, args.out, command=variant_command(args.recipe, args.name, args.changes)

@@ -19,7 +19,8 @@ recipe with ``beam_energies_kv`` trains on). Energy planes: the recipe's, moved 
 materials and per class, per beam energy) and a PNG of it beside the JSON; ``--card PACKAGE``
 also adds the figures to that package's card (``--from-json OUT --card PACKAGE``: from an
 earlier run, without scoring again). A package of ``scripts/recipe_variant.py`` is named after
-no recipe: give the recipe it varies with ``--recipe``.
+no recipe: its card names the recipe it varies (``recipe_settings.varies``, since 2026-12-07),
+else give it with ``--recipe``.
 """
 
 from __future__ import annotations
@@ -167,11 +168,14 @@ def add_to_package_card(package: Path, record: dict, command: str) -> None:
 
 
 def recipe_for(card: dict, name: str | None, model: str) -> Any:
-    """The recipe ``name``, else the one the card was built with; a card built by a recipe
-    variant (named after no recipe) asks for ``--recipe`` in one line."""
+    """The recipe ``name``, else the one the card was built with, or the one a recipe variant
+    varies (its card's ``recipe_settings.varies``); else ``--recipe`` is asked for in one line."""
     from infra.app.recipes import RECIPES, recipe
 
-    wanted = name or card["build"]["recipe"]
+    build = card["build"]
+    wanted = name or build["recipe"]
+    if not name and wanted not in RECIPES:
+        wanted = (build.get("recipe_settings") or {}).get("varies") or wanted
     if wanted not in RECIPES:
         source = "--recipe" if name else f"{model}: card.json build.recipe"
         raise SystemExit(f"{source} {wanted!r}: not a recipe (a recipe variant's package? give "

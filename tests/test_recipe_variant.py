@@ -62,6 +62,7 @@ def test_the_variant_is_built_with_its_changes(tmp_path):
     assert settings["image_size"] == tiny.training.image_size
     assert settings["seed"] == 5 != tiny.seed
     assert card["build"]["recipe_settings"]["training_seed"] == 5
+    assert card["build"]["recipe_settings"]["varies"] == "tiny"  # the recipe it varies
 
     lake = Lake.open(str(tmp_path / "lake"), mode="r")
     ids = sorted([*card["training"]["train_ids"], *card["training"]["test_ids"]])

@@ -135,3 +135,5 @@ def test_a_variant_package_names_its_recipe_or_is_asked_for_it():
         recipe_for(card, None, "OUT/cubic-lab-kv-s2")
     assert recipe_for(card, "cubic-lab-kv", "OUT/cubic-lab-kv-s2").name == "cubic-lab-kv"
     assert recipe_for({"build": {"recipe": "cubic-lab"}}, None, "cubic-lab").name == "cubic-lab"
+    varied = {"build": {"recipe": "cubic-lab-s3", "recipe_settings": {"varies": "cubic-lab"}}}
+    assert recipe_for(varied, None, "OUT/cubic-lab-s3").name == "cubic-lab"  # from its card

@@ -80,6 +80,9 @@ class Recipe:
     training_seed
         Seed of the stream and the network alone, when not ``seed`` (None): a second draw of
         the same recipe on the same materials and split, to tell a change from chance.
+    varies
+        The recipe this one varies (``scripts/recipe_variant.py``; recorded in the card's
+        settings so tools find the base's masters and settings); None for a named recipe.
     """
 
     name: str
@@ -105,6 +108,7 @@ class Recipe:
     out_of_class_patterns: int = 100
     seed: int = 0
     training_seed: int | None = None
+    varies: str | None = None
 
     def laue_class_groups(self) -> dict[str, list[int]]:
         """The space groups synthetic crystals are drawn from, per Laue class (classes with
