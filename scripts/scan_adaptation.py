@@ -121,12 +121,16 @@ def simulated_by_material(loaded: Any, lake: str, ids: list[str], per_material: 
             for m, items in grouped.items()}  # fmt: skip
 
 
-def softmax_fn(network: nn.Module):
-    """``patterns -> softmax probabilities (numpy)`` of a classifier, without gradients."""
+def softmax_fn(networks: dict[str, nn.Module]):
+    """``patterns -> class probabilities (numpy)`` of a run's networks (``{"model": ...}`` or an
+    MCD generator and heads), as inference combines them, without gradients."""
+    from train.runs.inference import ClassProbabilities
+
+    combined = ClassProbabilities(networks)
 
     def run(patterns: torch.Tensor) -> np.ndarray:
         with torch.no_grad():
-            return torch.softmax(network(patterns), 1).numpy()
+            return combined(patterns).numpy()
 
     return run
 
@@ -140,11 +144,11 @@ def adabn(loaded: Any, scans: dict, simulated: dict, alphas: list[float]) -> lis
         real = {}
         for name, patterns in scans.items():
             adapted = batchnorm_adapted(network, patterns, alpha)
-            real |= real_calls(loaded, softmax_fn(adapted), {name: patterns})
+            real |= real_calls(loaded, softmax_fn({"model": adapted}), {name: patterns})
         right = []
         for patterns, value in simulated.values():
             adapted = batchnorm_adapted(network, patterns[:SCAN_SIZE], alpha)
-            predicted = softmax_fn(adapted)(patterns).argmax(1)
+            predicted = softmax_fn({"model": adapted})(patterns).argmax(1)
             right.append(float(np.mean([loaded.classes[i] == value for i in predicted])))
         rows.append({"alpha": alpha, "real": real, "held_out_accuracy": float(np.mean(right))})
         print(f"AdaBN alpha {alpha:g}: held-out {rows[-1]['held_out_accuracy']:.3f}; "
@@ -164,11 +168,7 @@ def mcd_finetune(loaded: Any, card: dict, lake: str, scans: dict, simulated: dic
     target = torch.cat(list(scans.values()))
     networks = (generator, head1, head2)
 
-    def softmax_of(patterns: torch.Tensor) -> np.ndarray:
-        with torch.no_grad():
-            features = generator(patterns)
-            return ((torch.softmax(head1(features), 1) + torch.softmax(head2(features), 1)) / 2
-                    ).numpy()  # fmt: skip
+    softmax_of = softmax_fn({"generator": generator, "head1": head1, "head2": head2})
 
     def check(step: int, losses: dict) -> dict:
         for network in networks:
