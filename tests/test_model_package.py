@@ -249,3 +249,78 @@ def test_rebuild_commands_carry_the_lab_detector_flags():
     args = build_parser().parse_args(["--lake", "L", *words[2:]])
     assert args.detector_shape == [72, 72]
     assert not any(line.startswith("# the CLI has no flag") for line in rebuild_commands(card))
+
+
+def test_a_run_started_from_a_package_trains_from_its_network(
+    training_lake, calibrated_run, tmp_path
+):
+    """``init_from``: each worker starts from the package's backbone (here with a learning
+    rate too small to move it, so the trained backbone is still the package's to float16
+    rounding) and a new last layer; the run and its rebuild command record the package."""
+    import torch
+
+    from infra.app.cli import build_parser
+    from infra.app.train_cli import _run_settings
+    from train.initial_weights import backbone_state
+    from train.runs.package import export_model, rebuild_commands
+
+    folder = export_model(training_lake.url, {}, RUN, "seed-net", tmp_path)
+    config = TASK.refine(
+        epochs=1, steps_per_epoch=1, lr=1e-12, momentum=0.0, init_from=str(folder), seed=5
+    )
+    train_supervised(training_lake.url, {}, training_lake.train_ids, config, "from-pkg")
+    lake = open_lake(training_lake.url)
+    stored = json.loads(lake.get_run_file("from-pkg", "config.json"))
+    assert stored["config"]["init_from"] == str(folder)
+    trained = torch.load(io.BytesIO(Run(lake, "from-pkg").get_bytes("model.pt")))["model"]
+    start = backbone_state(str(folder))
+    for key in ("conv1.weight", "layer1.0.conv1.weight", "layer4.0.conv2.weight"):
+        torch.testing.assert_close(trained[key], start[key], atol=1e-6, rtol=0)
+    package_head = torch.load(folder / "model.pt")["model"]["fc.weight"].float()
+    assert not torch.allclose(trained["fc.weight"], package_head, atol=1e-3)  # a new layer
+
+    settings = {"arch": "resnet10", "epochs": 1, "init_from": "cubic-lab"}
+    card = {
+        "name": "m", "run_id": "r", "calibration": {"n_patterns": 10, "fit_materials": ["a"]},
+        "training": {"settings": settings, "train_ids": ["a"], "test_ids": ["b"]},
+    }  # fmt: skip
+    words = rebuild_commands(card)[0].split()
+    assert "--init-from" in words
+    args = build_parser().parse_args(["--lake", "L", *words[3:]])
+    args.cfg = None
+    assert _run_settings(args, mcd=False)["init_from"] == "cubic-lab"
+
+
+def test_a_package_that_cannot_start_a_run_is_one_line(tmp_path):
+    """A missing name, another architecture and an MCD package are refused on the driver."""
+    with pytest.raises(TrainingError) as refused:
+        SupervisedConfig(init_from="no-such-model").validate()
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith("training config init_from:")
+    assert "cubic-lab" in message  # the shipped names are listed
+    with pytest.raises(TrainingError, match="its network is 'resnet18', this run's is 'resnet10'"):
+        SupervisedConfig(arch="resnet10", init_from="cubic-lab").validate()
+    mcd = tmp_path / "mcd-pkg"
+    mcd.mkdir()
+    (mcd / "config.json").write_text(json.dumps({"kind": "mcd", "config": {"arch": "resnet50"}}))
+    with pytest.raises(TrainingError, match="a mcd run; only a supervised package"):
+        SupervisedConfig(init_from=str(mcd)).validate()
+
+
+def test_the_shipped_cubic_backbone_loads_into_an_eleven_class_network():
+    """The recipe experiment's case: cubic-lab's ResNet18 starting a Laue-class network."""
+    from train.initial_weights import backbone_state, load_backbone
+    from train.models import build_classifier
+
+    model = build_classifier(11, "resnet18")
+    assert load_backbone(model, "cubic-lab") == len(backbone_state("cubic-lab"))
+    start = backbone_state("cubic-lab")
+    assert torch_equal(model.state_dict()["conv1.weight"], start["conv1.weight"])
+    assert model.fc.out_features == 11
+
+
+def torch_equal(a, b) -> bool:
+    """Exact equality of two tensors."""
+    import torch
+
+    return bool(torch.equal(a, b))

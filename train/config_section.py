@@ -35,8 +35,9 @@ CONFIG_KEYS = {
 }
 
 
-OPTIONAL_KEYS = {"cpu_threads": int}
-"""``[train]`` keys with no default: ``cpu_threads`` unset means each worker's Ray CPUs."""
+OPTIONAL_KEYS = {"cpu_threads": int, "init_from": str}
+"""``[train]`` keys with no default: ``cpu_threads`` unset means each worker's Ray CPUs;
+``init_from`` unset means random initialisation."""
 
 
 def config_section_defaults() -> tuple[dict[str, Any], dict[str, type]]:

@@ -18,6 +18,7 @@ from torch import nn
 
 from train import worker
 from train.errors import TrainingError
+from train.initial_weights import check_initial_weights, load_backbone
 from train.models import build_classifier
 from train.run_config import StreamedRunConfig
 
@@ -42,6 +43,9 @@ class SupervisedConfig(StreamedRunConfig):
         jump, so a decision boundary does not depend on where the last step happened to land.
     val_patterns_per_material
         Validation projections per held-out material and epoch (k-fold runs).
+    init_from
+        A model package (shipped name or folder) whose network, all but its classification
+        layer, starts this run (``train.initial_weights``); None: random initialisation.
     """
 
     momentum: float = 0.9
@@ -49,6 +53,7 @@ class SupervisedConfig(StreamedRunConfig):
     lr_gamma: float = 0.9
     lr_schedule: str = "step"
     val_patterns_per_material: int = 20
+    init_from: str | None = None
 
     def validate(self) -> None:
         """Raise :class:`TrainingError` naming the first bad field."""
@@ -67,6 +72,8 @@ class SupervisedConfig(StreamedRunConfig):
                 f"training config lr_schedule={self.lr_schedule!r}: use one of "
                 + ", ".join(LR_SCHEDULES)
             )
+        if self.init_from is not None:
+            check_initial_weights(self.init_from, self.arch)
 
 
 def steps_for(n_materials: int, per_material: int, batch_size: int, world_size: int) -> int:
@@ -86,6 +93,8 @@ def supervised_worker(loop: dict[str, Any]) -> None:
     config: SupervisedConfig = loop["config"]
     rank, world, device = worker.context(config.seed, config.cpu_threads)
     model = build_classifier(loop["num_classes"], config.arch, config.weights_path)
+    if config.init_from is not None:
+        load_backbone(model, config.init_from)
     model = worker.prepare(model, device)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     scheduler = lr_scheduler(optimizer, config)

@@ -109,10 +109,15 @@ def _run_settings(args: argparse.Namespace, mcd: bool) -> dict[str, Any]:
         settings["top_n"] = args.top_n
         if getattr(args, "lr_schedule", None):
             raise TrainingError("--lr-schedule: only supervised runs have a schedule (not --mcd)")
+        if getattr(args, "init_from", None):
+            raise TrainingError(
+                "--init-from: only supervised runs start from a package (not --mcd)"
+            )
     else:
         for key in ("momentum", "lr_step_epochs", "lr_gamma"):
             settings[key] = _config_value(args, key)
         settings["lr_schedule"] = pick(getattr(args, "lr_schedule", None), "lr_schedule")
+        settings["init_from"] = pick(getattr(args, "init_from", None), "init_from")
     return {key: value for key, value in settings.items() if value is not None}
 
 
@@ -198,6 +203,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="step: x lr_gamma every lr_step_epochs (the paper's); cosine: lr down to 0 over "
         "the epochs ([train] lr_schedule)",
     )  # fmt: skip
+    train.add_argument(
+        "--init-from",
+        default=None,
+        metavar="MODEL",
+        help="start from a model package's network (shipped name or folder; its last layer is "
+        "replaced for this run's classes) ([train] init_from)",
+    )
     train.add_argument(
         "--steps-per-epoch", type=int, default=None,
         help="steps per epoch (default: from --patterns-per-material)",

@@ -54,6 +54,7 @@ TRAIN_FLAGS = {
     "batch_size": "--batch-size",
     "lr": "--lr",
     "lr_schedule": "--lr-schedule",
+    "init_from": "--init-from",
     "image_size": "--image-size",
     "num_workers": "--workers",
     "cpu_threads": "--cpu-threads",
