@@ -31,8 +31,8 @@ from typing import Any
 def training_changes(pairs: list[str], training: Any) -> dict[str, Any]:
     """``FIELD=VALUE`` strings as typed changes to ``training`` (a ``SupervisedConfig``): each
     value takes the type of the field's current value (a flag that may also be a name, such as
-    ``degrade``, takes either); an unknown field or a value of the wrong kind is a one-line
-    ``ValueError``."""
+    ``degrade``, takes either; ``none`` unsets an optional field, such as ``pc_range``); an
+    unknown field or a value of the wrong kind is a one-line ``ValueError``."""
     fields = {f.name: str(f.type) for f in dataclasses.fields(training)}
     changes: dict[str, Any] = {}
     for pair in pairs:
@@ -44,7 +44,13 @@ def training_changes(pairs: list[str], training: Any) -> dict[str, Any]:
         current = getattr(training, name)
         kind = type(current)
         try:
-            if kind is bool:
+            if text == "none":  # an optional setting switched off (e.g. pc_range=none)
+                if "None" not in fields[name]:
+                    raise ValueError("this field cannot be none")
+                changes[name] = None
+            elif "bool" in fields[name] and text in ("true", "false"):
+                changes[name] = text == "true"  # e.g. degrade=false on a named set
+            elif kind is bool:
                 if text in ("true", "false"):
                     changes[name] = text == "true"
                 elif "str" in fields[name]:  # e.g. degrade: on/off or a named set

@@ -26,6 +26,11 @@ def test_changes_take_the_fields_types():
     assert training_changes(["degrade=true"], tiny) == {"degrade": True}
     with pytest.raises(ValueError, match="expected true or false"):
         training_changes(["augment=lab"], tiny)
+    assert training_changes(["pc_range=none", "degrade=false"], training) == {
+        "pc_range": None, "degrade": False,
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="cannot be none"):
+        training_changes(["epochs=none"], training)
 
 
 @pytest.mark.parametrize(
