@@ -88,8 +88,9 @@ def features_and_logits(net: torch.nn.Module, patterns: torch.Tensor) -> tuple[n
 def main(argv: list[str] | None = None) -> int:
     from train.patterns.sample_scans import kikuchipy_ni_files
     from train.runs.held_out import held_out_batches
-    from train.runs.inference import load_model, model_folder
+    from train.runs.inference import load_model
     from train.runs.predict import read_as_trained
+    from train.shipped import model_folder
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lake", required=True)

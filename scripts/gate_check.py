@@ -70,8 +70,9 @@ def gate_check(lake_url: str, model_name: str, gate_name: str, per_material: int
 
     from lake import Lake
     from train.patterns.rendered_scan import render_scan
-    from train.runs.inference import SHIPPED_MODELS, load_model
+    from train.runs.inference import load_model
     from train.runs.scope_gate import ScopeGate
+    from train.shipped import SHIPPED_MODELS
 
     model, gate_model = load_model(model_name), load_model(gate_name)
     gate = ScopeGate.for_model(model, gate_model)

@@ -217,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
     args = parser.parse_args(argv)
 
-    from train.runs.inference import load_model, model_folder
+    from train.runs.inference import load_model
+    from train.shipped import model_folder
 
     torch.manual_seed(0)
     loaded = load_model(args.model)

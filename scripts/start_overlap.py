@@ -29,7 +29,7 @@ SETS = {"held-out materials": None, "unseen space groups": "unseen_groups"}
 
 def card_of(package: str) -> dict[str, Any]:
     """The ``card.json`` of a package folder or shipped name."""
-    from train.runs.inference import model_folder
+    from train.shipped import model_folder
 
     return json.loads((model_folder(package) / "card.json").read_text())
 

@@ -211,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from infra.app.model_build import ingest_recipe
     from lake import Lake
-    from train.runs.inference import load_model, model_folder
+    from train.runs.inference import load_model
+    from train.shipped import model_folder
 
     card = json.loads((model_folder(args.model) / "card.json").read_text())
     cooking = recipe_for(card, args.recipe, args.model)

@@ -17,8 +17,9 @@ import pytest
 from real_ni import KIKUCHIPY_DATA, NI_FILES
 
 from infra.app.cli import main
-from train.runs.inference import load_model, shipped_model_names
+from train.runs.inference import load_model
 from train.runs.out_of_class import noise_share, out_of_class_shares
+from train.shipped import shipped_model_names
 
 pytest_plugins = ("training_fixtures",)
 

@@ -13,8 +13,9 @@ import pytest
 from real_ni import NI_FILES
 
 from infra.app.cli import main
-from train.runs.inference import load_model, package_card, shipped_model_names, stated_limits
+from train.runs.inference import load_model, package_card, stated_limits
 from train.runs.out_of_class import noise_share
+from train.shipped import shipped_model_names
 
 SHIPPED = "systems-lab"
 LAUE_CLASSES = ["-1", "-3", "-3m", "2/m", "4/m", "4/mmm", "6/m", "6/mmm", "m-3", "m-3m", "mmm"]

@@ -103,7 +103,7 @@ def test_the_figures_go_into_a_card_once(tmp_path):
 
     from voltage_tolerance import add_to_package_card
 
-    from train.runs.inference import model_folder
+    from train.shipped import model_folder
 
     package = tmp_path / "cubic-lab"
     shutil.copytree(model_folder("cubic-lab"), package)

@@ -18,16 +18,16 @@ import torch
 from torch import nn
 
 from train.errors import TrainingError, one_line
+from train.shipped import PACKAGE_WEIGHTS as MODEL_FILE
+from train.shipped import model_folder
 
-MODEL_FILE, CONFIG_FILE = "model.pt", "config.json"
+CONFIG_FILE = "config.json"
 HEAD_PREFIX = "fc."
 """State-dict keys of the classification layer, which is always new."""
 
 
 def package_folder(name_or_path: str) -> Path:
     """The package folder ``init_from`` names (a folder, else a shipped package's name)."""
-    from train.runs.inference import model_folder  # train.runs builds on train: import late
-
     try:
         return model_folder(name_or_path)
     except TrainingError as exc:

@@ -35,10 +35,9 @@ from train.runs.run import (
     READING_FILE,
     Run,
 )
+from train.shipped import model_folder
 
 RUN_KINDS = ("supervised", "mcd")
-SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "shipped_models"
-"""Model packages shipped with ebsdlake (``train/shipped_models/<NAME>/``), used by name."""
 
 
 class ClassProbabilities(nn.Module):
@@ -199,22 +198,6 @@ def load_model(name_or_path: str | Path) -> LoadedRun:
     )  # fmt: skip
 
 
-def model_folder(name_or_path: str | Path) -> Path:
-    """The package folder ``name_or_path`` names: a folder, else a shipped package's name; a
-    one-line :class:`TrainingError` listing the shipped names when it is neither."""
-    folder = Path(name_or_path)
-    if folder.is_dir():
-        return folder
-    shipped = SHIPPED_MODELS / str(name_or_path)
-    if "/" in str(name_or_path) or not shipped.is_dir():
-        names = ", ".join(shipped_model_names()) or "none"
-        raise TrainingError(
-            f"model {str(name_or_path)!r}: no such model folder and no shipped model of that "
-            f"name (shipped: {names})"
-        )
-    return shipped
-
-
 def package_card(folder: Path) -> dict[str, Any]:
     """A package's ``card.json``; empty when missing or unreadable: the card is documentation,
     so a damaged one never blocks inference."""
@@ -231,13 +214,6 @@ def stated_limits(card: dict[str, Any]) -> str | None:
     limits = card.get("limits")
     use = limits.get("use") if isinstance(limits, dict) else None
     return str(use) if use else None
-
-
-def shipped_model_names() -> list[str]:
-    """Names of the model packages shipped in ``train/shipped_models/``."""
-    if not SHIPPED_MODELS.is_dir():
-        return []
-    return sorted(p.name for p in SHIPPED_MODELS.iterdir() if (p / MODEL_FILE).is_file())
 
 
 def _package_json(folder: Path, name: str) -> Any:

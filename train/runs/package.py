@@ -25,7 +25,7 @@ from train.errors import TrainingError
 from train.runs.beam_energy import trained_beam_energies
 from train.runs.calibration import Calibration
 from train.runs.card_ids import id_list
-from train.runs.inference import SHIPPED_MODELS, load_model, shipped_model_names
+from train.runs.inference import load_model
 from train.runs.run import (
     CALIBRATION_FILE,
     CARD_FILE,
@@ -40,6 +40,7 @@ from train.runs.run import (
     open_lake,
 )
 from train.runs.scores import mean_interval
+from train.shipped import SHIPPED_MODELS, shipped_model_names
 from train.supervised import SupervisedConfig
 from train.targets import class_symbol
 
