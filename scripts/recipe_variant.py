@@ -50,13 +50,10 @@ def training_changes(pairs: list[str], training: Any) -> dict[str, Any]:
                 changes[name] = None
             elif "bool" in fields[name] and text in ("true", "false"):
                 changes[name] = text == "true"  # e.g. degrade=false on a named set
-            elif kind is bool:
-                if text in ("true", "false"):
-                    changes[name] = text == "true"
-                elif "str" in fields[name]:  # e.g. degrade: on/off or a named set
-                    changes[name] = text
-                else:
+            elif kind is bool:  # true/false taken above
+                if "str" not in fields[name]:  # degrade: on/off or a named set
                     raise ValueError("expected true or false")
+                changes[name] = text
             elif kind in (int, float):
                 changes[name] = kind(text)
             elif kind is str or current is None:

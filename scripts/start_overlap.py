@@ -70,9 +70,7 @@ def subsets(
     return {
         "all": list(ids),
         "never trained on by the start": [m for m in ids if m not in seen],
-        "crystal systems the start never saw": [
-            m for m in ids if system[m] not in seen_systems and m not in seen
-        ],
+        "crystal systems the start never saw": [m for m in ids if system[m] not in seen_systems],
     }
 
 

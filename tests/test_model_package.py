@@ -309,18 +309,13 @@ def test_a_package_that_cannot_start_a_run_is_one_line(tmp_path):
 
 def test_the_shipped_cubic_backbone_loads_into_an_eleven_class_network():
     """The recipe experiment's case: cubic-lab's ResNet18 starting a Laue-class network."""
+    import torch
+
     from train.initial_weights import backbone_state, load_backbone
     from train.models import build_classifier
 
     model = build_classifier(11, "resnet18")
     assert load_backbone(model, "cubic-lab") == len(backbone_state("cubic-lab"))
     start = backbone_state("cubic-lab")
-    assert torch_equal(model.state_dict()["conv1.weight"], start["conv1.weight"])
+    assert torch.equal(model.state_dict()["conv1.weight"], start["conv1.weight"])
     assert model.fc.out_features == 11
-
-
-def torch_equal(a, b) -> bool:
-    """Exact equality of two tensors."""
-    import torch
-
-    return bool(torch.equal(a, b))
