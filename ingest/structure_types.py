@@ -208,3 +208,15 @@ def generate_decorated(
                 on_reject(material_id, reason)
                 continue
             yield record
+
+
+def structure_type_of(provenance: dict) -> str | None:
+    """The bundled structure type a stored structure is of, read from its provenance: a
+    decorated crystal's ``structure_type``, or the Strukturbericht name in parentheses of a
+    prototype's ``prototype`` ("CsCl (B2)" -> "B2"); None for any other structure."""
+    named = provenance.get("structure_type")
+    if named in STRUCTURE_TYPES:
+        return str(named)
+    text = str(provenance.get("prototype") or "")
+    inner = text[text.rfind("(") + 1 : text.rfind(")")] if text.endswith(")") else ""
+    return inner if inner in STRUCTURE_TYPES else None

@@ -15,6 +15,14 @@ card compares directly with the recipe's own build::
     .venv/bin/python scripts/recipe_variant.py cubic-lab cubic-lab-s2 --lake LAKE --out OUT \\
         seed=2
 
+A recipe field that lists names (``unseen_structure_types``, ``structure_types``,
+``out_of_class``) takes them comma-separated, and one that counts crystals
+(``synthetic_per_laue_class``, ``decorated_per_type``) a number; for example whole structure
+types held out of training::
+
+    .venv/bin/python scripts/recipe_variant.py cubic-lab cubic-lab-types --lake LAKE \
+        --out OUT unseen_structure_types=B1,L1_2,B3,B2
+
 The package is ``OUT/NAME``; masters already in the lake are reused. There is no recipe called
 NAME, so the card's rebuild line is this command (``variant_command``), not ``model build
 NAME``.
@@ -65,6 +73,32 @@ def training_changes(pairs: list[str], training: Any) -> dict[str, Any]:
     return changes
 
 
+RECIPE_NAME_LISTS = ("unseen_structure_types", "structure_types", "out_of_class")
+"""Recipe fields (not training ones) a variant may set that list names, comma-separated."""
+RECIPE_COUNTS = ("synthetic_per_laue_class", "decorated_per_type")
+"""Recipe fields a variant may set that count crystals (a whole number >= 0)."""
+
+
+def split_recipe_changes(pairs: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """``(recipe changes, the other pairs)``: ``FIELD=A,B`` for a field of
+    :data:`RECIPE_NAME_LISTS` becomes ``{FIELD: ("A", "B")}`` (``FIELD=`` or ``none``: empty),
+    ``FIELD=N`` for one of :data:`RECIPE_COUNTS` ``{FIELD: N}``; a count that is not a whole
+    number >= 0 is a one-line ``ValueError``."""
+    recipe: dict[str, Any] = {}
+    rest = []
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if sep and name in RECIPE_NAME_LISTS:
+            recipe[name] = tuple(v for v in text.split(",") if v and text != "none")
+        elif sep and name in RECIPE_COUNTS:
+            if not text.isdigit():
+                raise ValueError(f"{pair!r}: expected a whole number of crystals >= 0")
+            recipe[name] = int(text)
+        else:
+            rest.append(pair)
+    return recipe, rest
+
+
 def variant_command(recipe_name: str, name: str, pairs: list[str]) -> str:
     """The command that rebuilds the variant (what its card records)."""
     changes = " ".join(pairs)
@@ -75,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("recipe", help="the recipe to vary (infra/app/recipes.py)")
     parser.add_argument("name", help="the variant's package name")
-    parser.add_argument("changes", nargs="+", metavar="FIELD=VALUE", help="training fields")
+    parser.add_argument(
+        "changes", nargs="+", metavar="FIELD=VALUE", help="training fields, or recipe name lists"
+    )
     parser.add_argument("--lake", required=True)
     parser.add_argument("--out", default="models", help="parent folder of the package")
     args = parser.parse_args(argv)
@@ -85,12 +121,14 @@ def main(argv: list[str] | None = None) -> int:
 
     base = recipe(args.recipe)
     try:
-        changes = training_changes(args.changes, base.training)
+        recipe_fields, training_pairs = split_recipe_changes(args.changes)
+        changes = training_changes(training_pairs, base.training)
     except ValueError as exc:
         print(f"recipe_variant: {exc}", file=sys.stderr)
         return 2
     seed = changes.pop("seed", None)  # the build seeds training with the recipe's seed
     variant = base.refine(
+        **recipe_fields,
         name=args.name,
         training=base.training.refine(**changes),
         training_seed=seed,

@@ -18,10 +18,9 @@ import torch
 from torch import nn
 
 from train.errors import TrainingError, one_line
-from train.shipped import PACKAGE_WEIGHTS as MODEL_FILE
+from train.run_files import CONFIG_FILE, MODEL_FILE
 from train.shipped import model_folder
 
-CONFIG_FILE = "config.json"
 HEAD_PREFIX = "fc."
 """State-dict keys of the classification layer, which is always new."""
 

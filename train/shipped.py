@@ -9,19 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from train.errors import TrainingError
+from train.run_files import MODEL_FILE
 
 SHIPPED_MODELS = Path(__file__).resolve().parent / "shipped_models"
 """Model packages shipped with ebsdlake (``train/shipped_models/<NAME>/``), used by name."""
-
-PACKAGE_WEIGHTS = "model.pt"
-"""A package's weights file (a run's ``model.pt``, copied as float16)."""
 
 
 def shipped_model_names() -> list[str]:
     """Names of the model packages shipped in ``train/shipped_models/``."""
     if not SHIPPED_MODELS.is_dir():
         return []
-    return sorted(p.name for p in SHIPPED_MODELS.iterdir() if (p / PACKAGE_WEIGHTS).is_file())
+    return sorted(p.name for p in SHIPPED_MODELS.iterdir() if (p / MODEL_FILE).is_file())
 
 
 def model_folder(name_or_path: str | Path) -> Path:

@@ -1,5 +1,5 @@
-"""Evaluations a model build adds beyond the held-out materials: whole space groups never
-trained on, and a Laue-class model's calls read as crystal systems.
+"""Evaluations a model build adds beyond the held-out materials: whole space groups and whole
+structure types never trained on, and a Laue-class model's calls read as crystal systems.
 
 Each is scored like the held-out set (per class, per material with a 95 % interval over
 materials, a confusion matrix) and lands in the package: ``card.json`` under
@@ -20,6 +20,7 @@ CRYSTAL_SYSTEMS = tuple(dict.fromkeys(LAUE_CLASS_SYSTEM.values()))
 TITLES = {
     "held_out": "held-out materials",
     "unseen_groups": "space groups never trained on",
+    "unseen_types": "structure types never trained on",
     "held_out_crystal_system": "held-out materials, read as crystal systems",
     "unseen_groups_crystal_system": "space groups never trained on, read as crystal systems",
 }
@@ -31,9 +32,11 @@ def extra_evaluations(
     run_id: str,
     unseen_ids: list[str],
     patterns_per_material: int,
+    unseen_type_ids: list[str] | None = None,
 ) -> dict[str, Evaluation]:
-    """Score run ``run_id`` on its held-out materials and on ``unseen_ids`` (materials of space
-    groups held out whole); a Laue-class run is scored at the crystal-system level too.
+    """Score run ``run_id`` on its held-out materials, on ``unseen_ids`` (materials of space
+    groups held out whole) and on ``unseen_type_ids`` (materials of structure types held out
+    whole); a Laue-class run is scored at the crystal-system level too.
 
     The run's own held-out evaluation is recomputed (same patterns: the seeds are fixed) so its
     per-pattern calls are at hand for the crystal-system reading.
@@ -44,6 +47,10 @@ def extra_evaluations(
     if unseen_ids:
         scored["unseen_groups"] = evaluate_and_store(
             lake_url, storage_options, run_id, list(unseen_ids), patterns_per_material
+        ).evaluation
+    if unseen_type_ids:
+        scored["unseen_types"] = evaluate_and_store(
+            lake_url, storage_options, run_id, list(unseen_type_ids), patterns_per_material
         ).evaluation
     if set(scored["held_out"].classes) <= set(LAUE_CLASS_SYSTEM):
         for name, evaluation in list(scored.items()):
@@ -59,7 +66,10 @@ def crystal_system_view(evaluation: Evaluation) -> Evaluation:
 
 
 def write_extra_evaluations(
-    package: Path, scored: dict[str, Evaluation], unseen_groups: list[int]
+    package: Path,
+    scored: dict[str, Evaluation],
+    unseen_groups: list[int],
+    unseen_types: tuple[str, ...] = (),
 ) -> None:
     """Add the evaluations other than the held-out one to the package: card fields, a card
     section and a confusion figure each."""
@@ -73,11 +83,14 @@ def write_extra_evaluations(
 
     def change(card: dict) -> None:
         card["unseen_space_groups"] = list(unseen_groups)
+        card["unseen_structure_types"] = list(unseen_types)
         card["extra_evaluations"] = summaries
 
     lines = ["", "## More evaluations", ""]
     if unseen_groups:
         lines += [f"Space groups never trained on: {', '.join(map(str, unseen_groups))}.", ""]
+    if unseen_types:
+        lines += [f"Structure types never trained on: {', '.join(unseen_types)}.", ""]
     for name, ev in extra.items():
         figure = f"confusion-{name.replace('_', '-')}.png"
         (package / figure).write_bytes(confusion_png(ev))

@@ -69,6 +69,7 @@ def build_model(
     seen, unseen = _split_unseen(
         lake_url, options, ingested, unseen_groups, recipe.training_config().variants
     )
+    seen, unseen_typed = _split_unseen_types(recipe, lake_url, options, seen)
     summary = _train(recipe, lake_url, options, seen, run_id, ray_address, report)
     seconds["train+evaluate"] = time.monotonic() - started
 
@@ -81,15 +82,17 @@ def build_model(
     seconds["calibrate"] = time.monotonic() - started
 
     started = time.monotonic()
-    extra = extra_evaluations(lake_url, options, run_id, unseen, recipe.evaluation_patterns)
-    seconds["unseen groups+crystal system"] = time.monotonic() - started
+    extra = extra_evaluations(
+        lake_url, options, run_id, unseen, recipe.evaluation_patterns, unseen_typed
+    )
+    seconds["unseen groups/types+crystal system"] = time.monotonic() - started
 
     started = time.monotonic()
     refusals = _out_of_class(recipe, lake_url, options, run_id, outsiders)
     seconds["out-of-class"] = time.monotonic() - started
     target = Path(out_dir) / recipe.name
     package = export_model(lake_url, options, run_id, recipe.name, out_dir)
-    write_extra_evaluations(package, extra, unseen_groups)
+    write_extra_evaluations(package, extra, unseen_groups, recipe.unseen_structure_types)
     masters = {
         "simulated": sum(c.completed for c in campaigns),
         "reused": sum(c.skipped_complete for c in campaigns),
@@ -184,6 +187,25 @@ def _split_unseen(
     lake = Lake.open(lake_url, storage_options=options, mode="r")
     groups = material_labels(lake, ids, "spacegroup_number")
     seen, unseen = split_by_groups(list(ids), groups, unseen_groups)
+    return seen, [m for m in unseen if available_variants(lake, m, variants)]
+
+
+def _split_unseen_types(
+    recipe: Recipe, lake_url: str, options: dict, ids: list[str]
+) -> tuple[list[str], list[str]]:
+    """``(seen, unseen)``: materials of the structure types the recipe holds out whole go to
+    ``unseen`` (those with a master among the training variants)."""
+    from infra.app.unseen_types import split_by_structure_types
+    from lake import Lake
+    from train.patterns.materials import available_variants
+    from train.targets import label_attribute
+
+    if not recipe.unseen_structure_types:
+        return list(ids), []
+    lake = Lake.open(lake_url, storage_options=options, mode="r")
+    label = label_attribute(recipe.training.label)
+    seen, unseen = split_by_structure_types(lake, ids, recipe.unseen_structure_types, label)
+    variants = recipe.training_config().variants
     return seen, [m for m in unseen if available_variants(lake, m, variants)]
 
 

@@ -70,6 +70,10 @@ class Recipe:
     unseen_group_fraction
         Share of each Laue class's space groups whose materials are never trained on: the
         "unknown phase" test set (0: none).
+    unseen_structure_types
+        Structure types (``ingest.structure_types``) whose every material, decorated or
+        prototype, is never trained on: a new structure rather than a new decoration of a known
+        one (empty: none; each class must keep a type in training).
     evaluation_patterns, calibration_patterns
         Projections per held-out material for the accuracy and for the calibration.
     out_of_class, out_of_class_patterns
@@ -102,6 +106,7 @@ class Recipe:
     training: SupervisedConfig = field(default_factory=SupervisedConfig)
     holdout_fraction: float = 0.2
     unseen_group_fraction: float = 0.0
+    unseen_structure_types: tuple[str, ...] = ()
     evaluation_patterns: int = 100
     calibration_patterns: int = 50
     out_of_class: tuple[str, ...] = ("Mg", "TiO2")

@@ -349,8 +349,9 @@ def card_markdown(card: dict[str, Any]) -> str:
 
 def headline(card: dict[str, Any]) -> dict[str, str]:
     """The card's headline figures as text: held-out accuracy with its 95 % interval over
-    materials (and on whole space groups never trained on, when the build held some out), and
-    the ECE after calibration (on the check materials when there were some)."""
+    materials (and on whole space groups or structure types never trained on, when the build
+    held some out), and the ECE after calibration (on the check materials when there were
+    some)."""
     accuracy = card.get("accuracy") or {}
     value, interval = accuracy.get("held_out"), accuracy.get("interval_over_materials")
     if value is None:
@@ -362,9 +363,11 @@ def headline(card: dict[str, Any]) -> dict[str, str]:
                 f" (95% interval over {interval['n']} materials "
                 f"{interval['low']:.3f}-{interval['high']:.3f})"
             )
-    unseen = (card.get("extra_evaluations") or {}).get("unseen_groups") or {}
-    if unseen.get("held_out") is not None:
-        shown += f"; unseen space groups {unseen['held_out']:.3f}"
+    extra = card.get("extra_evaluations") or {}
+    for key, what in (("unseen_groups", "space groups"), ("unseen_types", "structure types")):
+        unseen = extra.get(key) or {}
+        if unseen.get("held_out") is not None:
+            shown += f"; unseen {what} {unseen['held_out']:.3f}"
     calibration = card.get("calibration") or {}
     ece = calibration.get("check_ece_after", calibration.get("ece_after"))
     if ece is None:

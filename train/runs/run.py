@@ -27,20 +27,19 @@ from lake import Lake, LakeError, LakeNotFoundError
 from train.errors import TrainingError, one_line
 from train.patterns.errors import PatternError
 from train.patterns.reading import PatternReading
-
-CONFIG_FILE = "config.json"
-CLASSES_FILE = "classes.json"
-READING_FILE = "reading.json"
-METRICS_FILE = "metrics.json"
-MODEL_FILE = "model.pt"
-EVALUATION_FILE = "evaluation.json"
-TARGET_PREDICTIONS_FILE = "target_predictions.json"
-PROTOCOL_FILE = "protocol.json"
-TRAINING_CURVE_FILE = "training_curve.png"
-CALIBRATION_FILE = "calibration.json"
-"""Temperature and uncertainty threshold (``train.runs.calibration.Calibration``)."""
-CARD_FILE = "card.json"
-"""Model card written by ``ebsdlake model export`` (``train.runs.package``)."""
+from train.run_files import (  # noqa: F401 (the run's files, named here for its callers)
+    CALIBRATION_FILE,
+    CARD_FILE,
+    CLASSES_FILE,
+    CONFIG_FILE,
+    EVALUATION_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    PROTOCOL_FILE,
+    READING_FILE,
+    TARGET_PREDICTIONS_FILE,
+    TRAINING_CURVE_FILE,
+)
 
 #: Settings that change where or how robustly a run executes, not what it learns: resuming an
 #: interrupted run with other values of these is still the same run.
