@@ -105,3 +105,32 @@ def test_a_build_scores_the_types_it_never_trained_on(tmp_path, ray_two_cpus):
     text = (package / "card.md").read_text()
     assert "Structure types never trained on: B2." in text
     assert (package / "confusion-unseen-types.png").stat().st_size > 1000
+
+
+def test_a_cards_scores_read_by_structure_type(ingested, tmp_path, capsys):
+    """scripts/structure_type_scores.py groups a card's per-material accuracies by the type
+    each material is of (from the lake), real prototypes apart from decorations."""
+    from structure_type_scores import main as scores_main
+
+    lake, ids = ingested
+    b2 = [m for m in ids if m.startswith("dec-B2-")]
+    card = {
+        "accuracy": {"per_material": {"proto-Fe": 1.0, ids[0]: 0.5}},
+        "extra_evaluations": {
+            "unseen_types": {"per_material": {b2[0]: 0.2, b2[1]: 0.6, "proto-NiAl": 0.0}}
+        },
+    }
+    folder = tmp_path / "pkg"
+    folder.mkdir()
+    (folder / "card.json").write_text(json.dumps(card))
+    out = tmp_path / "rows.json"
+    assert scores_main([str(folder), "--lake", lake.url, "--out", str(out)]) == 0
+    rows = {(r["set"], r["structure_type"], r["kind"]): r for r in json.loads(out.read_text())}
+    unseen = rows[("structure types never trained on", "B2", "decorated")]
+    assert unseen["materials"] == 2 and unseen["accuracy"] == 0.4 and unseen["lowest"] == 0.2
+    assert unseen["disordered_class"] == 229
+    assert rows[("structure types never trained on", "B2", "prototype")]["accuracy"] == 0.0
+    assert rows[("held-out materials", "A2", "prototype")]["accuracy"] == 1.0
+    assert "| structure types never trained on | B2 | decorated | 2 | 0.400 |" in (
+        capsys.readouterr().out
+    )
