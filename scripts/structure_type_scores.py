@@ -9,6 +9,8 @@ those types::
 
     .venv/bin/python scripts/structure_type_scores.py --lake LAKE OUT/cubic-lab-types \\
         --out types.json
+    .venv/bin/python scripts/structure_type_scores.py --lake LAKE cubic-lab \
+        --held-out-by OUT/cubic-lab-types   # the shipped model on the same materials
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ SETS = {"held-out materials": None, "structure types never trained on": "unseen_
 """Evaluation sets of a card: None is the card's own ``accuracy``, else an extra evaluation."""
 
 
-def type_scores(card: dict[str, Any], lake: Any) -> list[dict[str, Any]]:
+def type_scores(
+    card: dict[str, Any], lake: Any, keep: set[str] | None = None
+) -> list[dict[str, Any]]:
     """One row per (set, structure type, kind): materials, mean per-material accuracy, its
     lowest, and the disordered class; ``kind`` is ``prototype`` (a bundled real phase) or
-    ``decorated``."""
+    ``decorated``. ``keep``: only these materials (to read two packages on the same ones)."""
     import numpy as np
 
     from ingest.structure_types import STRUCTURE_TYPES, structure_type_of
@@ -41,6 +45,8 @@ def type_scores(card: dict[str, Any], lake: Any) -> list[dict[str, Any]]:
             continue
         groups: dict[tuple[str, str], list[float]] = {}
         for material, value in block["per_material"].items():
+            if keep is not None and material not in keep:
+                continue
             provenance = lake.structure(material).get("provenance") or {}
             stype = structure_type_of(provenance) or "other"
             kind = "prototype" if str(material).startswith("proto-") else "decorated"
@@ -55,18 +61,41 @@ def type_scores(card: dict[str, Any], lake: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def scored_materials(card: dict[str, Any]) -> set[str]:
+    """Every material a card scores, in any of :data:`SETS`."""
+    extra = card.get("extra_evaluations") or {}
+    blocks = [card["accuracy"], *(extra[k] for k in SETS.values() if k in extra)]
+    return {str(m) for block in blocks for m in block["per_material"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("package", help="a package folder or shipped name")
     parser.add_argument("--lake", required=True, help="the lake holding its materials")
+    parser.add_argument(
+        "--held-out-by",
+        metavar="PACKAGE",
+        help="only the materials this other package's card scores (held out or of types held "
+        "out): two packages read on the same materials",
+    )
     parser.add_argument("--out", help="write the rows as JSON here too")
     args = parser.parse_args(argv)
 
     from lake import Lake
     from train.shipped import model_folder
 
-    card = json.loads((model_folder(args.package) / "card.json").read_text())
-    rows = type_scores(card, Lake.open(args.lake, mode="r"))
+    try:
+        card = json.loads((model_folder(args.package) / "card.json").read_text())
+        other = (
+            json.loads((model_folder(args.held_out_by) / "card.json").read_text())
+            if args.held_out_by
+            else None
+        )
+    except (OSError, ValueError) as exc:
+        print(f"structure_type_scores: {exc}".splitlines()[0], file=sys.stderr)
+        return 2
+    keep = scored_materials(other) if other else None
+    rows = type_scores(card, Lake.open(args.lake, mode="r"), keep)
     print("| set | structure type | kind | materials | accuracy | lowest | disordered class |")
     print("|---|---|---|---|---|---|---|")
     for row in rows:

@@ -134,3 +134,12 @@ def test_a_cards_scores_read_by_structure_type(ingested, tmp_path, capsys):
     assert "| structure types never trained on | B2 | decorated | 2 | 0.400 |" in (
         capsys.readouterr().out
     )
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "card.json").write_text(json.dumps({"accuracy": {"per_material": {b2[1]: 0.9}}}))
+    argv = [str(folder), "--lake", lake.url, "--held-out-by", str(other), "--out", str(out)]
+    assert scores_main(argv) == 0  # read on the other card's materials only
+    (row,) = json.loads(out.read_text())
+    assert row["materials"] == 1 and row["accuracy"] == 0.6
+    assert scores_main([str(folder), "--lake", lake.url, "--held-out-by", "nope"]) == 2
+    assert "no such model folder" in capsys.readouterr().err
