@@ -64,32 +64,9 @@ def simulate_at(lake: str, settings: Any, kv: float, ids: list[str], seed: int) 
 
 def score_at(model: Any, lake: str, ids: list[str], per_material: int, variant: str) -> dict:
     """The model's accuracy on ``per_material`` projections of each material's ``variant``."""
-    from train.run_config import EVALUATION_SEED_OFFSET
-    from train.runs.held_out import held_out_batches
-    from train.runs.scores import mean_interval, score
+    from train.runs.held_out import score_materials
 
-    true_values, predicted, groups = [], [], []
-    batches = held_out_batches(
-        model, lake, None, ids, per_material, EVALUATION_SEED_OFFSET, variants=(variant,)
-    )
-    for patterns, values, mids in batches:
-        indices = model.probabilities(patterns).argmax(1).tolist()
-        predicted += [model.classes[i] for i in indices]
-        true_values += values
-        groups += mids
-    evaluation = score("voltage", model.classes, true_values, predicted, groups)
-    return {
-        "accuracy": evaluation.accuracy,
-        "interval_over_materials": mean_interval(list(evaluation.per_material.values())),
-        "per_class": {str(k): v for k, v in evaluation.per_class.items()},
-        "per_material": evaluation.per_material,
-        "n_patterns": evaluation.n_patterns,
-        "confusion": {
-            "rows": [str(v) for v in evaluation.row_labels],
-            "columns": [str(v) for v in evaluation.classes],
-            "counts": evaluation.confusion.tolist(),
-        },
-    }
+    return score_materials(model, lake, None, ids, per_material, variant)
 
 
 def figure(results: dict[str, dict], path: Path, title: str, symbols: dict[str, str]) -> None:
