@@ -134,9 +134,16 @@ def main(argv: list[str] | None = None) -> int:
         training_seed=seed,
         varies=args.recipe,
     )
-    build_model(
-        variant, args.lake, args.out, command=variant_command(args.recipe, args.name, args.changes)
-    )
+    from lake.errors import EbsdlakeError
+
+    try:
+        build_model(
+            variant, args.lake, args.out,
+            command=variant_command(args.recipe, args.name, args.changes),
+        )  # fmt: skip
+    except EbsdlakeError as exc:
+        print(f"recipe_variant: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -143,3 +143,21 @@ def test_a_cards_scores_read_by_structure_type(ingested, tmp_path, capsys):
     assert row["materials"] == 1 and row["accuracy"] == 0.6
     assert scores_main([str(folder), "--lake", lake.url, "--held-out-by", "nope"]) == 2
     assert "no such model folder" in capsys.readouterr().err
+
+
+def test_a_variant_with_a_type_it_cannot_hold_out_stops_before_simulating(tmp_path, capsys):
+    """tiny has A1, A2 and A4 only: holding out A15 is refused in one line after ingest, and
+    not one master has been simulated."""
+    from lake import Lake
+
+    lake_url = str(tmp_path / "lake.zarr")
+    argv = ["tiny", "tiny-bad", "unseen_structure_types=A15", "--lake", lake_url,
+            "--out", str(tmp_path / "models")]  # fmt: skip
+    assert variant_main(argv) == 2
+    err = capsys.readouterr().err  # the ingest progress bars, then the one line
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == (
+        "recipe_variant: unseen structure types A15: no material of the recipe is of them"
+    )
+    lake = Lake.open(lake_url, mode="r")
+    assert lake.structure_ids() and not any(lake.variants(m) for m in lake.structure_ids())

@@ -52,6 +52,8 @@ def build_model(
     started = time.monotonic()
     ingested = ingest_recipe(recipe, lake_url, options, report)
     outsiders = _ingest_out_of_class(recipe, lake_url, options)
+    # refused here, before any master is simulated: an unknown type, a class left untrained
+    trained_types, unseen_typed = _split_unseen_types(recipe, lake_url, options, ingested)
     unseen_groups = choose_unseen_groups(
         recipe.unseen_group_fraction,
         recipe.seed,
@@ -66,10 +68,9 @@ def build_model(
 
     started = time.monotonic()
     run_id = f"model-{recipe.name}"
-    seen, unseen = _split_unseen(
-        lake_url, options, ingested, unseen_groups, recipe.training_config().variants
-    )
-    seen, unseen_typed = _split_unseen_types(recipe, lake_url, options, seen)
+    variants = recipe.training_config().variants
+    seen, unseen = _split_unseen(lake_url, options, trained_types, unseen_groups, variants)
+    unseen_typed = _with_masters(lake_url, options, unseen_typed, variants)
     summary = _train(recipe, lake_url, options, seen, run_id, ray_address, report)
     seconds["train+evaluate"] = time.monotonic() - started
 
@@ -179,7 +180,7 @@ def _split_unseen(
     """``(seen, unseen)``: materials of the space groups held out whole go to ``unseen`` (those
     with a master among ``variants``, as training filters its own)."""
     from lake import Lake
-    from train.patterns.materials import available_variants, material_labels
+    from train.patterns.materials import material_labels
     from train.runs.unseen_groups import split_by_groups
 
     if not unseen_groups:
@@ -187,26 +188,34 @@ def _split_unseen(
     lake = Lake.open(lake_url, storage_options=options, mode="r")
     groups = material_labels(lake, ids, "spacegroup_number")
     seen, unseen = split_by_groups(list(ids), groups, unseen_groups)
-    return seen, [m for m in unseen if available_variants(lake, m, variants)]
+    return seen, _with_masters(lake_url, options, unseen, variants)
+
+
+def _with_masters(lake_url: str, options: dict, ids: list[str], variants) -> list[str]:
+    """The materials of ``ids`` with a master among ``variants`` (as training filters its own)."""
+    from lake import Lake
+    from train.patterns.materials import available_variants
+
+    if not ids:
+        return []
+    lake = Lake.open(lake_url, storage_options=options, mode="r")
+    return [m for m in ids if available_variants(lake, m, variants)]
 
 
 def _split_unseen_types(
     recipe: Recipe, lake_url: str, options: dict, ids: list[str]
 ) -> tuple[list[str], list[str]]:
-    """``(seen, unseen)``: materials of the structure types the recipe holds out whole go to
-    ``unseen`` (those with a master among the training variants)."""
+    """``(trained, unseen)``: materials of the structure types the recipe holds out whole go to
+    ``unseen``; a type set that cannot be held out is refused in one line."""
     from infra.app.unseen_types import split_by_structure_types
     from lake import Lake
-    from train.patterns.materials import available_variants
     from train.targets import label_attribute
 
     if not recipe.unseen_structure_types:
         return list(ids), []
     lake = Lake.open(lake_url, storage_options=options, mode="r")
     label = label_attribute(recipe.training.label)
-    seen, unseen = split_by_structure_types(lake, ids, recipe.unseen_structure_types, label)
-    variants = recipe.training_config().variants
-    return seen, [m for m in unseen if available_variants(lake, m, variants)]
+    return split_by_structure_types(lake, ids, recipe.unseen_structure_types, label)
 
 
 def _ingest_out_of_class(recipe: Recipe, lake_url: str, options: dict) -> list[str]:
