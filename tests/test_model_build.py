@@ -88,7 +88,7 @@ def test_tiny_recipe_builds_a_package_that_predicts(tmp_path, tiny_package, nick
     build = card["build"]
     assert build["recipe"] == "tiny" and build["command"].endswith("model build tiny")
     stages = {
-        "ingest", "simulate", "train+evaluate", "calibrate", "unseen groups+crystal system",
+        "ingest", "simulate", "train+evaluate", "calibrate", "unseen groups/types+crystal system",
         "out-of-class",
     }  # fmt: skip
     assert set(build["stage_seconds"]) == stages
