@@ -20,7 +20,7 @@ A recipe field that lists names (``unseen_structure_types``, ``structure_types``
 (``synthetic_per_laue_class``, ``decorated_per_type``) a number; for example whole structure
 types held out of training::
 
-    .venv/bin/python scripts/recipe_variant.py cubic-lab cubic-lab-types --lake LAKE \
+    .venv/bin/python scripts/recipe_variant.py cubic-lab cubic-lab-types --lake LAKE \\
         --out OUT unseen_structure_types=B1,L1_2,B3,B2
 
 The package is ``OUT/NAME``; masters already in the lake are reused. There is no recipe called
@@ -110,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("recipe", help="the recipe to vary (infra/app/recipes.py)")
     parser.add_argument("name", help="the variant's package name")
     parser.add_argument(
-        "changes", nargs="+", metavar="FIELD=VALUE", help="training fields, or recipe name lists"
+        "changes",
+        nargs="+",
+        metavar="FIELD=VALUE",
+        help="training fields, recipe name lists or crystal counts",
     )
     parser.add_argument("--lake", required=True)
     parser.add_argument("--out", default="models", help="parent folder of the package")
