@@ -100,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     scored = score_materials(model, args.lake, None, ids, args.patterns_per_material)
     trained = trained_formulas(card)
     symbols = {str(c): str(n) for c, n in zip(card["classes"], card["symbols"], strict=True)}
-    calls = _calls_by_material(model, symbols, args.lake, ids, args.patterns_per_material)
+    calls = {  # the scored patterns' calls, by symbol
+        m: {symbols[value]: n for value, n in counts.items()}
+        for m, counts in scored["calls_by_material"].items()
+    }
     rows = [
         {"formula": f, "trained_on": f in trained, "accuracy": scored["per_material"][probe_id(f)],
          "calls": calls[probe_id(f)]}
@@ -114,24 +117,6 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0
-
-
-def _calls_by_material(
-    model: Any, symbols: dict[str, str], lake: str, ids: list[str], per_material: int
-) -> dict:
-    """Symbol -> count of the model's calls on each material's patterns (evaluation draws)."""
-    from collections import Counter
-
-    from train.run_config import EVALUATION_SEED_OFFSET
-    from train.runs.held_out import held_out_batches
-
-    counts: dict[str, Counter] = {m: Counter() for m in ids}
-    for patterns, _, mids in held_out_batches(
-        model, lake, None, ids, per_material, EVALUATION_SEED_OFFSET
-    ):
-        for mid, index in zip(mids, model.probabilities(patterns).argmax(1).tolist(), strict=True):
-            counts[mid][symbols[str(model.classes[index])]] += 1
-    return {m: dict(c.most_common()) for m, c in counts.items()}
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ with a seed of their own. This is the one place that builds that stream.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Iterator
 
 import torch
@@ -69,7 +70,8 @@ def score_materials(
 ) -> dict:
     """A run's or package's accuracy on ``per_material`` projections of each material's master
     ``variant``, drawn as its evaluation draws them (same seed offset): accuracy, 95 % interval
-    over materials, per class, per material and the confusion counts, as JSON-ready values.
+    over materials, per class, per material, the confusion counts and each material's calls
+    (label value -> patterns), as JSON-ready values.
 
     For scripts that score a model on materials its card does not hold (other beam energies,
     phases outside its recipe)."""
@@ -87,6 +89,9 @@ def score_materials(
         true_values += values
         groups += mids
     evaluation = score("materials", loaded.classes, true_values, predicted, groups)
+    calls: dict[str, Counter] = {m: Counter() for m in material_ids}
+    for material, value in zip(groups, predicted, strict=True):
+        calls[material][str(value)] += 1
     return {
         "accuracy": evaluation.accuracy,
         "interval_over_materials": mean_interval(list(evaluation.per_material.values())),
@@ -98,4 +103,5 @@ def score_materials(
             "columns": [str(v) for v in evaluation.classes],
             "counts": evaluation.confusion.tolist(),
         },
+        "calls_by_material": {m: dict(c.most_common()) for m, c in calls.items()},
     }
