@@ -23,6 +23,13 @@ types held out of training::
     .venv/bin/python scripts/recipe_variant.py cubic-lab cubic-lab-types --lake LAKE \\
         --out OUT unseen_structure_types=B1,L1_2,B3,B2
 
+A master setting (``SimulationSettings``) is named ``simulation.FIELD=VALUE``; the masters
+differ from the recipe's, so give the variant a lake of its own (a fresh one is ingested and
+simulated like the recipe's, with the same materials and split)::
+
+    .venv/bin/python scripts/recipe_variant.py cubic-lab cubic-lab-npx96 --lake LAKE96 \\
+        --out OUT simulation.npx=96
+
 The package is ``OUT/NAME``; masters already in the lake are reused. There is no recipe called
 NAME, so the card's rebuild line is this command (``variant_command``), not ``model build
 NAME``.
@@ -73,6 +80,35 @@ def training_changes(pairs: list[str], training: Any) -> dict[str, Any]:
     return changes
 
 
+SIMULATION_PREFIX = "simulation."
+"""How a change names a master setting (``simulation.npx=96``) rather than a training field."""
+
+
+def simulation_changes(pairs: list[str], simulation: Any) -> tuple[dict[str, Any], list[str]]:
+    """``(typed changes to simulation, the other pairs)``: ``simulation.FIELD=VALUE`` sets a
+    ``SimulationSettings`` number or name, typed as its current value; an unknown field or a
+    value of the wrong kind is a one-line ``ValueError``."""
+    changes: dict[str, Any] = {}
+    rest = []
+    names = [f.name for f in dataclasses.fields(simulation)]
+    for pair in pairs:
+        if not pair.startswith(SIMULATION_PREFIX):
+            rest.append(pair)
+            continue
+        name, sep, text = pair[len(SIMULATION_PREFIX) :].partition("=")
+        current = getattr(simulation, name, None) if name in names else None
+        if not sep or type(current) not in (int, float, str):
+            raise ValueError(
+                f"{pair!r}: expected simulation.FIELD=VALUE with FIELD a number or name of the "
+                "master settings (npx, dmin_nm, energy_min_kev, bethe_strong, mc_electrons...)"
+            )
+        try:
+            changes[name] = type(current)(text)
+        except ValueError:
+            raise ValueError(f"{pair!r}: expected a {type(current).__name__}") from None
+    return changes, rest
+
+
 RECIPE_NAME_LISTS = ("unseen_structure_types", "structure_types", "out_of_class")
 """Recipe fields (not training ones) a variant may set that list names, comma-separated."""
 RECIPE_COUNTS = ("synthetic_per_laue_class", "decorated_per_type")
@@ -113,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         "changes",
         nargs="+",
         metavar="FIELD=VALUE",
-        help="training fields, recipe name lists or crystal counts",
+        help="training fields, recipe name lists, crystal counts or simulation.FIELD",
     )
     parser.add_argument("--lake", required=True)
     parser.add_argument("--out", default="models", help="parent folder of the package")
@@ -124,8 +160,10 @@ def main(argv: list[str] | None = None) -> int:
 
     base = recipe(args.recipe)
     try:
-        recipe_fields, training_pairs = split_recipe_changes(args.changes)
+        masters, pairs = simulation_changes(args.changes, base.simulation)
+        recipe_fields, training_pairs = split_recipe_changes(pairs)
         changes = training_changes(training_pairs, base.training)
+        simulation = base.simulation.refine(**masters)
     except ValueError as exc:
         print(f"recipe_variant: {exc}", file=sys.stderr)
         return 2
@@ -134,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         **recipe_fields,
         name=args.name,
         training=base.training.refine(**changes),
+        simulation=simulation,
         training_seed=seed,
         varies=args.recipe,
     )

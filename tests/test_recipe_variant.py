@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from recipe_variant import main, training_changes  # noqa: E402
+from recipe_variant import main, simulation_changes, training_changes  # noqa: E402
 
 from infra.app.recipes import recipe  # noqa: E402
 
@@ -31,6 +31,27 @@ def test_changes_take_the_fields_types():
     }  # fmt: skip
     with pytest.raises(ValueError, match="cannot be none"):
         training_changes(["epochs=none"], training)
+
+
+def test_master_settings_are_named_with_their_prefix_and_typed():
+    simulation = recipe("cubic-lab").simulation
+    changes, rest = simulation_changes(
+        ["simulation.npx=96", "simulation.dmin_nm=0.035", "epochs=3"], simulation
+    )
+    assert changes == {"npx": 96, "dmin_nm": 0.035} and rest == ["epochs=3"]
+    assert isinstance(changes["npx"], int) and isinstance(changes["dmin_nm"], float)
+    assert simulation.refine(**changes).npx == 96  # what the variant's build simulates
+
+
+@pytest.mark.parametrize(
+    ("pair", "says"),
+    [("simulation.npix=96", "master settings"), ("simulation.npx=many", "expected a int"),
+     ("simulation.npx", "simulation.FIELD=VALUE"), ("simulation.npx=0", "npx")],
+)  # fmt: skip
+def test_a_bad_master_setting_is_one_line(pair, says, capsys):
+    assert main(["cubic-lab", "v", pair, "--lake", "unused"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err
 
 
 @pytest.mark.parametrize(
