@@ -66,7 +66,7 @@ def test_a_bad_change_is_one_line(pair, says, capsys):
     assert err.count("\n") == 1 and pair in err
 
 
-def test_the_variant_is_built_with_its_changes(tmp_path):
+def test_the_variant_is_built_with_its_changes(tmp_path, capsys):
     """The tiny recipe (1 epoch) built as a 2-epoch variant with another training seed: the
     package carries the new name and the changed settings; the network and stream are seeded
     with the new seed but the held-out materials are the recipe's own split (what a second draw
@@ -97,6 +97,14 @@ def test_the_variant_is_built_with_its_changes(tmp_path):
     assert sorted(card["training"]["test_ids"]) == sorted(recipes_split)
     seeds_split = holdout_split(ids, labels, tiny.holdout_fraction, 5)[1]
     assert sorted(seeds_split) != sorted(recipes_split)  # so the check above can fail
+
+    # other masters on this lake: refused in one line before anything is simulated
+    capsys.readouterr()
+    assert main(["tiny", "tiny-npx20", "simulation.npx=20", "--lake", str(tmp_path / "lake"),
+                 "--out", str(tmp_path / "models")]) == 2  # fmt: skip
+    said = [line for line in capsys.readouterr().err.splitlines() if "recipe_variant:" in line]
+    assert len(said) == 1 and "other settings" in said[0] and "npx" in said[0]
+    assert not (tmp_path / "models" / "tiny-npx20").exists()
 
 
 def test_a_variant_becomes_the_recipes_package_only_with_its_settings(tmp_path, capsys):
