@@ -6,8 +6,8 @@ detector), and the master is rendered at each pattern's refined orientation on t
 Files in the real file's format (its static background, its pattern centre) are then written
 for the simulation (clean, blurred 1 px, with shot noise or white noise), the real patterns
 averaged within each grain (the grains found from the refined orientations: the noise averaged
-away, the content kept; also blurred) and blends of real and simulated flat-fielded patterns, and ``ebsdlake predict --model MODEL``
-is run on each. The table says whether the model fails on Ni at this orientation at all (then
+away, the content kept; also blurred) and blends of real and simulated flat-fielded patterns,
+and ``ebsdlake predict --model MODEL`` is run on each. The table says whether the model fails on Ni at this orientation at all (then
 it is not the domain gap), how much of the real pattern it takes to flip the call, and whether
 a call on the real patterns survives taking their noise away.
 
