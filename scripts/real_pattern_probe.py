@@ -6,7 +6,8 @@ detector), and the master is rendered at each pattern's refined orientation on t
 Files in the real file's format (its static background, its pattern centre) are then written
 for the simulation (clean, blurred 1 px, with shot noise or white noise), the real patterns
 averaged within each grain (the grains found from the refined orientations: the noise averaged
-away, the content kept; also blurred) and blends of real and simulated flat-fielded patterns,
+away, the content kept; also blurred, and magnified about the pattern centre) and blends of
+real and simulated flat-fielded patterns,
 and ``ebsdlake predict --model MODEL`` is run on each. The table says whether the model fails on Ni at this orientation at all (then
 it is not the domain gap), how much of the real pattern it takes to flip the call, and whether
 a call on the real patterns survives taking their noise away.
@@ -105,13 +106,38 @@ def grain_averaged(x: np.ndarray, grain: np.ndarray) -> np.ndarray:
     return out.reshape(x.shape)
 
 
+ZOOMS = (1.15, 1.3)
+"""Magnifications about the pattern centre of the grain-averaged real patterns (bands and the
+angles between them drawn that much larger, as at a detector that much farther away)."""
+
+
+def zoomed_about(x: np.ndarray, centre_rc: tuple[float, float], factor: float) -> np.ndarray:
+    """Each (H, W) pattern magnified ``factor`` times about ``centre_rc`` (row, column in
+    pixels), bilinear, edges repeated."""
+    from scipy.ndimage import affine_transform
+
+    centre = np.asarray(centre_rc, dtype=float)
+    flat = x.reshape(-1, *x.shape[-2:])
+    out = [
+        affine_transform(p, np.eye(2) / factor, offset=centre - centre / factor, order=1,
+                         mode="nearest")
+        for p in flat
+    ]  # fmt: skip
+    return np.stack(out).reshape(x.shape)
+
+
 def probe_variants(
-    real_z: np.ndarray, rendered: np.ndarray, grain: np.ndarray, seed: int
+    real_z: np.ndarray,
+    rendered: np.ndarray,
+    grain: np.ndarray,
+    seed: int,
+    centre_rc: tuple[float, float] | None = None,
 ) -> dict[str, np.ndarray]:
     """The probe's patterns by row name, from the standardised flat-fielded real scan, the
     simulation's intensities at its refined orientations (same shape) and each pattern's grain:
     the simulation clean, blurred and noisy; the real patterns averaged within their grain
-    (noise down, content kept) and blurred; blends of the two."""
+    (noise down, content kept), blurred, and magnified about the pattern centre ``centre_rc``
+    (row, column in pixels; no such rows without it); blends of the two."""
     rng = np.random.default_rng(seed)
     sim_z = standardised(rendered)
     rows = {"real, rewritten": real_z, "simulated": sim_z}
@@ -129,6 +155,10 @@ def probe_variants(
     averaged = grain_averaged(real_z, grain)
     rows["real, grain averaged"] = averaged
     rows["real, grain averaged, blur 1 px"] = blurred(averaged, 1.0)
+    for factor in ZOOMS if centre_rc is not None else ():
+        rows[f"real, grain averaged, zoomed {factor:g}x"] = zoomed_about(
+            averaged, centre_rc, factor
+        )
     for share in BLENDS:
         rows[f"{share:.0%} real"] = share * real_z + (1 - share) * sim_z
     return rows
@@ -247,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     correlation = (real_z * sim_z).mean(axis=(-2, -1))
     grain = grains_of(disorientations_deg(rotations, master.phase.point_group))
     files = {"real file": kikuchipy_ni_files()["h5ebsd"]}
-    rows = probe_variants(real_z, rendered, grain, args.seed)
+    pc_x, pc_y, _ = np.asarray(scan.detector.pc_average, dtype=float)  # Bruker: from the top left
+    height, width = real.shape[-2:]
+    rows = probe_variants(real_z, rendered, grain, args.seed, (pc_y * height, pc_x * width))
     for index, (name, patterns) in enumerate(rows.items()):
         files[name] = write_like(scan, patterns, args.out / f"variant{index:02d}.h5")
     results = {name: predict(path, args.model, args.out) for name, path in files.items()}

@@ -21,6 +21,7 @@ from real_pattern_probe import (  # noqa: E402
     grains_of,
     probe_variants,
     standardised,
+    zoomed_about,
 )
 
 GRAIN = np.array([0, 1, 1, 0, 1, 1, 0, 1, 1])
@@ -103,3 +104,17 @@ def test_the_noisy_rows_reach_the_correlation_they_are_named_after():
     for target in (0.7, 0.45):
         noisy = rows[f"simulated, white noise to r {target}"]
         assert correlation(noisy, standardised(scan)) == pytest.approx(target, abs=0.03)
+
+
+def test_zoom_magnifies_about_the_centre_and_keeps_it_in_place():
+    """A dot at the centre stays; a dot 5 px from it moves to 5 x factor px."""
+    image = np.zeros((40, 40))
+    image[10, 20] = image[10, 25] = 1.0
+    zoomed = zoomed_about(image, (10.0, 20.0), 2.0)
+    assert zoomed.shape == image.shape
+    assert zoomed[10, 20] == pytest.approx(1.0)
+    assert zoomed[10, 30] == pytest.approx(1.0) and zoomed[10, 25] < 0.6
+    scan, clean = two_grain_scan(noise=0.5)
+    rows = probe_variants(standardised(scan), clean + 0.0, GRAIN, seed=0, centre_rc=(20.0, 20.0))
+    assert {"real, grain averaged, zoomed 1.15x", "real, grain averaged, zoomed 1.3x"} <= set(rows)
+    assert not any("zoomed" in name for name in probe_variants(standardised(scan), clean, GRAIN, 0))
